@@ -1,0 +1,1 @@
+"""SQLAlchemy models, engine and session scope, migrations, ledger postings, demo data."""

@@ -1,0 +1,36 @@
+"""All models, importable from one place; Alembic's env reads `Base.metadata` here."""
+from .activity import AuditEvent, OutboxMessage
+from .base import Base
+from .ledger import JournalEntry, JournalLine, LedgerAccount, Nature
+from .members import DOCUMENT_TYPES, Credential, Member, PayingEntity
+from .payments import (
+    Allocation,
+    FundingAttempt,
+    Hold,
+    IntentKind,
+    PaymentIntent,
+    PaymentIntentLine,
+    PseTransaction,
+    ReceiptCounter,
+)
+from .products import (
+    Card,
+    Cdat,
+    Installment,
+    Loan,
+    Obligation,
+    ObligationKind,
+    ObligationStatus,
+    PayrollDiscount,
+    SavingsAccount,
+    SavingsProduct,
+    SavingsStatus,
+)
+
+__all__ = [
+    "Allocation", "AuditEvent", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
+    "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
+    "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
+    "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseTransaction", "ReceiptCounter",
+    "SavingsAccount", "SavingsProduct", "SavingsStatus",
+]

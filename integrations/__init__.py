@@ -1,0 +1,1 @@
+"""Clients for the outside world: PSE, SMS, e-mail."""

@@ -1,0 +1,56 @@
+"""The Celery app (superset/warehouse wiring, no Flask).
+
+Reads the same settings module as the web; each forked worker process disposes the
+inherited engine; tasks are late-acked and rejected back to the queue when a worker
+dies, so a crash never loses a message (DESIGN §4 rules 3, 6, 8).
+"""
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from db.engine import dispose_after_fork
+from zona_privada.settings import Settings, get_settings
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        # A late-acked message is redelivered when it outlives this; it must dwarf the
+        # hard time limit or a long task would run twice in parallel.
+        "broker_transport_options": {"visibility_timeout": settings.broker_visibility_timeout_s},
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_soft_time_limit": settings.celery_soft_time_limit_s,
+        "task_time_limit": settings.celery_hard_time_limit_s,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "America/Bogota",
+        "enable_utc": True,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    celery = Celery("zona_privada", include=["workers.tasks"])
+    celery.conf.update(celery_config(settings))
+    from workers.schedule import beat_schedule
+
+    celery.conf.beat_schedule = beat_schedule(settings)
+    return celery
+
+
+@worker_process_init.connect
+def _dispose_inherited_engine(**_kwargs: object) -> None:
+    dispose_after_fork()
+
+
+app = create_celery()

@@ -1,0 +1,1 @@
+"""What every layer shares: settings, the `zona` command and the embedded runtime."""

@@ -1,0 +1,93 @@
+"""The `zona` command: up, test, migrate, seed. `./zona` bootstraps the venv and calls it."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .settings import ConfigError
+
+
+def cmd_up(_args: argparse.Namespace) -> int:
+    from .runtime import up
+
+    return up()
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .testing import run_tests
+
+    return run_tests(args.pytest_args)
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from db.migrate import upgrade_head
+
+    upgrade_head()
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from db import seed
+    from zona_privada.settings import get_settings
+
+    state_dir = get_settings().state_dir
+    creds_file = state_dir / "demo_credentials.json"
+    if args.reset:
+        seed.reset_database()
+        creds = seed.seed_demo_members(creds_file)
+        print(f"demo state restored: {len(creds)} demo members")
+    elif args.if_empty:
+        if seed.member_count() == 0:
+            creds = seed.seed_demo_members(creds_file)
+            print(f"first start: {len(creds)} demo members created")
+    elif not args.members:
+        creds = seed.seed_demo_members(creds_file)
+        print(f"{len(creds)} demo members created")
+    if args.members:
+        from db.bulk_seed import load_synthetic_members
+
+        load_synthetic_members(args.members)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zona", description="Zona Privada de Asociados")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start the whole system (embedded PostgreSQL and Redis unless URLs are given)").set_defaults(func=cmd_up)
+    test = sub.add_parser("test", help="run every test on its own database and ports")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="load the demo members")
+    seed.add_argument("--reset", action="store_true", help="drop all data and load the demo state again")
+    seed.add_argument("--if-empty", action="store_true", help="only when there are no members yet")
+    seed.add_argument("--members", type=int, default=0, help="add N synthetic members (COPY)")
+    seed.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"zona: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for a person, the trace on demand
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            print(f"zona: cannot reach the database: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)
+            return 2
+        if os.environ.get("ZONA_DEBUG"):
+            raise
+        print(f"zona: {type(exc).__name__}: {exc} (set ZONA_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

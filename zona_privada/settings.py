@@ -1,0 +1,240 @@
+"""Settings, read from the environment in this one module (DESIGN §7).
+
+Every process (web, worker, beat, Flower, tests, benchmarks) calls `get_settings()`;
+nothing else reads `os.environ` for configuration. Development secrets are generated
+on first start into the state folder, so no secret ever lives in the repository.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message is a one-line explanation for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsuryEntry:
+    """The usury rate certified by the Superintendencia Financiera for a period (E.A.)."""
+
+    valid_from: date
+    valid_to: date
+    ea: Decimal
+
+
+# Consumer-credit usury rates (E.A.) in force, by certification period. Late interest
+# may never exceed them (Art. 884 Código de Comercio). Override with ZONA_USURY_TABLE
+# (JSON list of [from, to, ea]) when a new certification is published.
+DEFAULT_USURY_TABLE: tuple[tuple[str, str, str], ...] = (
+    ("2025-01-01", "2025-06-30", "0.2771"),
+    ("2025-07-01", "2025-12-31", "0.2643"),
+    ("2026-01-01", "2026-06-30", "0.2598"),
+    ("2026-07-01", "2026-12-31", "0.2541"),
+    ("2027-01-01", "2027-12-31", "0.2541"),
+)
+
+REDIS_DB_BROKER = 0
+REDIS_DB_SESSIONS = 1
+REDIS_DB_THROTTLE = 2
+REDIS_DB_RESULTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str
+    state_dir: Path
+    database_url: str
+    redis_url: str
+    secret_key: str
+    decoy_secret: str
+    flower_user: str
+    flower_password: str
+    web_host: str
+    web_port: int
+    flower_port: int
+    pse_port: int
+    smtp_host: str
+    smtp_port: int
+    mail_from: str
+    sms_gateway_url: str
+    db_pool_size: int
+    db_max_overflow: int
+    celery_soft_time_limit_s: int
+    celery_hard_time_limit_s: int
+    broker_visibility_timeout_s: int
+    worker_concurrency: int
+    usury_table: tuple[UsuryEntry, ...]
+    fault: str | None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        return self.env in ("development", "test")
+
+    def redis_db_url(self, db: int) -> str:
+        """The same Redis server, another database number (broker, sessions, throttling)."""
+        return with_redis_db(self.redis_url, db)
+
+    @property
+    def broker_url(self) -> str:
+        """Kombu spells a unix socket differently from redis-py (redis+socket://,
+        virtual_host) so the same embedded socket serves both."""
+        return celery_redis_url(self.redis_db_url(REDIS_DB_BROKER))
+
+    @property
+    def broker_redis_url(self) -> str:
+        """The broker's database as redis-py spells it (for health checks, flushes)."""
+        return self.redis_db_url(REDIS_DB_BROKER)
+
+    @property
+    def sessions_redis_url(self) -> str:
+        return self.redis_db_url(REDIS_DB_SESSIONS)
+
+    @property
+    def throttle_redis_url(self) -> str:
+        return self.redis_db_url(REDIS_DB_THROTTLE)
+
+    @property
+    def results_redis_url(self) -> str:
+        return self.redis_db_url(REDIS_DB_RESULTS)
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """Point a redis:// or unix:// URL at database `db`, replacing any number it had."""
+    if url.startswith("unix://"):
+        base, _, query = url.partition("?")
+        params = [p for p in query.split("&") if p and not p.startswith("db=")]
+        params.append(f"db={db}")
+        return f"{base}?{'&'.join(params)}"
+    if "://" not in url:
+        raise ConfigError(f"REDIS_URL no es una URL de Redis válida: {url!r}")
+    scheme, rest = url.split("://", 1)
+    hostpart, _, _path = rest.partition("/")
+    return f"{scheme}://{hostpart}/{db}"
+
+
+def celery_redis_url(url: str) -> str:
+    if not url.startswith("unix://"):
+        return url
+    base, _, query = url.partition("?")
+    db = next((p.split("=", 1)[1] for p in query.split("&") if p.startswith("db=")), "0")
+    return "redis+socket://" + base[len("unix://"):] + f"?virtual_host={db}"
+
+
+def normalize_database_url(url: str) -> str:
+    """SQLAlchemy needs the psycopg 3 driver named; accept plain postgresql:// URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    if url.startswith("postgresql+psycopg://"):
+        return url
+    raise ConfigError(f"DATABASE_URL debe ser una URL postgresql://, no {url.split(':', 1)[0]!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _usury_table(env: Mapping[str, str]) -> tuple[UsuryEntry, ...]:
+    raw = env.get("ZONA_USURY_TABLE")
+    rows = json.loads(raw) if raw else DEFAULT_USURY_TABLE
+    try:
+        return tuple(
+            UsuryEntry(date.fromisoformat(a), date.fromisoformat(b), Decimal(str(c))) for a, b, c in rows
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"ZONA_USURY_TABLE is not a list of [from, to, ea]: {exc}") from None
+
+
+def load_dev_secrets(state_dir: Path) -> dict[str, str]:
+    """Secrets for development, generated once per state folder and kept there (0600)."""
+    path = state_dir / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    state_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "secret_key": secrets.token_urlsafe(48),
+        "decoy_secret": secrets.token_urlsafe(48),
+        "flower_password": secrets.token_urlsafe(12),
+    }
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    os.replace(tmp, path)
+    return values
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    zona_env = env.get("ZONA_ENV", "development")
+    state_dir = Path(env.get("ZONA_STATE_DIR", "var")).resolve()
+    database_url = env.get("DATABASE_URL")
+    redis_url = env.get("REDIS_URL")
+    if not database_url:
+        raise ConfigError("DATABASE_URL is not set (./zona up sets it for every process it starts)")
+    if not redis_url:
+        raise ConfigError("REDIS_URL is not set (./zona up sets it for every process it starts)")
+
+    if zona_env == "production":
+        missing = [n for n in ("ZONA_SECRET_KEY", "ZONA_DECOY_SECRET", "ZONA_FLOWER_PASSWORD") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"production needs {', '.join(missing)} in the environment")
+        generated: dict[str, str] = {}
+    else:
+        generated = load_dev_secrets(state_dir)
+
+    hard_s = _int(env, "ZONA_TASK_HARD_TIME_LIMIT_S", 60)
+    return Settings(
+        env=zona_env,
+        state_dir=state_dir,
+        database_url=normalize_database_url(database_url),
+        redis_url=redis_url,
+        secret_key=env.get("ZONA_SECRET_KEY") or generated["secret_key"],
+        decoy_secret=env.get("ZONA_DECOY_SECRET") or generated["decoy_secret"],
+        flower_user=env.get("ZONA_FLOWER_USER", "operador"),
+        flower_password=env.get("ZONA_FLOWER_PASSWORD") or generated["flower_password"],
+        web_host=env.get("ZONA_WEB_HOST", "127.0.0.1"),
+        web_port=_int(env, "ZONA_WEB_PORT", 8000),
+        flower_port=_int(env, "ZONA_FLOWER_PORT", 5555),
+        pse_port=_int(env, "ZONA_PSE_PORT", 8100),
+        smtp_host=env.get("ZONA_SMTP_HOST", "127.0.0.1"),
+        smtp_port=_int(env, "ZONA_SMTP_PORT", 8025),
+        mail_from=env.get("ZONA_MAIL_FROM", "Zona Privada <no-responder@cooperativa-alianza.coop>"),
+        sms_gateway_url=env.get("ZONA_SMS_GATEWAY_URL", ""),
+        db_pool_size=_int(env, "ZONA_DB_POOL_SIZE", 5),
+        db_max_overflow=_int(env, "ZONA_DB_MAX_OVERFLOW", 5),
+        celery_soft_time_limit_s=_int(env, "ZONA_TASK_SOFT_TIME_LIMIT_S", 30),
+        celery_hard_time_limit_s=hard_s,
+        # DESIGN §4 rule 6: a late-acked task is redelivered once it outlives this, so it
+        # must dwarf the hard limit; tasks never sleep, deadlines live on the rows.
+        broker_visibility_timeout_s=_int(env, "ZONA_BROKER_VISIBILITY_TIMEOUT_S", max(3600, 10 * hard_s)),
+        worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
+        usury_table=_usury_table(env),
+        fault=env.get("ZONA_FAULT") or None,
+        extra={k: v for k, v in env.items() if k.startswith("ZONA_")},
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests change the environment and then ask for fresh settings."""
+    get_settings.cache_clear()
