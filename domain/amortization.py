@@ -138,7 +138,10 @@ def reschedule_after_prepayment(
     *,
     monthly_fee: Decimal = _ZERO,
 ) -> list[ScheduledInstallment]:
-    """The schedule of the balance left after a prepayment, as the member chose (Ley 1555)."""
+    """The schedule of the balance left after a prepayment, as the member chose (Ley 1555).
+
+    `current_installment` is the level installment without fees (`french_installment`).
+    """
     if remaining_n < 1 or balance <= 0:
         raise ValueError("nothing left to reschedule")
     loan = to_money(balance)

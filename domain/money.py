@@ -137,7 +137,7 @@ def _is_thousands_grouping(groups: list[str], separators: list[str]) -> bool:
 
 
 def format_cop(amount: Decimal) -> str:
-    """Show an amount as the manual does: `$3,500,000.00`, `-$3,800.00`."""
+    """Show an amount as the manual does: `$1,234,567.00`, `-$1,500.00`."""
     cents = to_money(amount)
     sign = "-" if cents < 0 else ""  # also keeps Decimal("-0.00") from showing as "-$0.00"
     return f"{sign}${abs(cents):,.2f}"

@@ -43,6 +43,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
             creds = seed.seed_demo_members(creds_file)
             print(f"first start: {len(creds)} demo members created")
     elif not args.members:
+        if seed.member_count() > 0:
+            print("zona: members already loaded; use `zona seed --reset` to restore the demo state", file=sys.stderr)
+            return 1
         creds = seed.seed_demo_members(creds_file)
         print(f"{len(creds)} demo members created")
     if args.members:

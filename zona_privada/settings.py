@@ -73,6 +73,7 @@ class Settings:
     worker_concurrency: int
     usury_table: tuple[UsuryEntry, ...]
     fault: str | None
+    redis_db_base: int
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -80,8 +81,9 @@ class Settings:
         return self.env in ("development", "test")
 
     def redis_db_url(self, db: int) -> str:
-        """The same Redis server, another database number (broker, sessions, throttling)."""
-        return with_redis_db(self.redis_url, db)
+        """The same Redis server, another database number (broker, sessions, throttling).
+        ZONA_REDIS_DB_BASE shifts all of them, so tests on a shared server stay apart."""
+        return with_redis_db(self.redis_url, self.redis_db_base + db)
 
     @property
     def broker_url(self) -> str:
@@ -226,6 +228,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
         usury_table=_usury_table(env),
         fault=env.get("ZONA_FAULT") or None,
+        redis_db_base=_int(env, "ZONA_REDIS_DB_BASE", 0),
         extra={k: v for k, v in env.items() if k.startswith("ZONA_")},
     )
 

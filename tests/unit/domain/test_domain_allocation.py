@@ -17,7 +17,9 @@ from domain.allocation import (
 D = Decimal
 
 
-def _due(installment_id: int, number: int, due: date, late: str, fees: str, interest: str, principal: str) -> InstallmentDue:
+def _due(
+    installment_id: int, number: int, due: date, late: str, fees: str, interest: str, principal: str
+) -> InstallmentDue:
     return InstallmentDue(installment_id, number, due, D(late), D(fees), D(interest), D(principal))
 
 
@@ -26,7 +28,12 @@ CURRENT = _due(12, 2, date(2025, 2, 28), "0", "3800", "26500", "353500")
 
 
 def test_allocation_order_is_fineracts() -> None:
-    assert ALLOCATION_ORDER == (Component.LATE_INTEREST, Component.FEES, Component.INTEREST, Component.PRINCIPAL)
+    assert ALLOCATION_ORDER == (
+        Component.LATE_INTEREST,
+        Component.FEES,
+        Component.INTEREST,
+        Component.PRINCIPAL,
+    )
     assert [c.value for c in ALLOCATION_ORDER] == ["late_interest", "fees", "interest", "principal"]
 
 
@@ -120,7 +127,9 @@ def test_allocation_neither_creates_nor_loses_money(amount: Decimal, dues: list[
 
 
 @given(amounts, dues_lists())
-def test_nothing_later_is_paid_while_something_earlier_is_owed(amount: Decimal, dues: list[InstallmentDue]) -> None:
+def test_nothing_later_is_paid_while_something_earlier_is_owed(
+    amount: Decimal, dues: list[InstallmentDue]
+) -> None:
     result = allocate(amount, dues)
     given_by_id = {row.installment_id: row for row in result.rows}
     slots: list[tuple[Decimal, Decimal]] = []  # (owed, given) in paying order

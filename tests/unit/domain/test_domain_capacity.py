@@ -8,7 +8,9 @@ from domain.capacity import payment_capacity, seniority_months
 
 def test_payment_capacity_is_salary_share_minus_discounts() -> None:
     assert payment_capacity(Decimal("3500000"), Decimal("1"), Decimal("172896")) == Decimal("3327104.00")
-    assert payment_capacity(Decimal("5000000"), Decimal("0.5"), Decimal("1000000.005")) == Decimal("1500000.00")
+    assert payment_capacity(Decimal("5000000"), Decimal("0.5"), Decimal("1000000.005")) == Decimal(
+        "1500000.00"
+    )
 
 
 def test_payment_capacity_never_goes_negative() -> None:

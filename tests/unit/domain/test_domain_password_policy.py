@@ -17,7 +17,12 @@ def test_describe_lists_the_manual_rules_in_order() -> None:
 
 def test_rules_are_built_from_the_numbers() -> None:
     policy = PasswordPolicy(min_length=6, max_length=12, require_digit=False)
-    assert policy.describe() == ["Una letra mayúscula", "Una letra minúscula", "Mínimo 6 caracteres", "Máximo 12 caracteres"]
+    assert policy.describe() == [
+        "Una letra mayúscula",
+        "Una letra minúscula",
+        "Mínimo 6 caracteres",
+        "Máximo 12 caracteres",
+    ]
     assert policy.violations("Abcde") == ["Mínimo 6 caracteres"]
 
 

@@ -17,17 +17,32 @@ from domain.payment_states import (
 
 def test_intent_states_are_the_designed_ones() -> None:
     assert [s.value for s in IntentState] == [
-        "created", "funding", "funded", "applying", "applied", "rejected", "failed", "expired", "reversed"
+        "created",
+        "funding",
+        "funded",
+        "applying",
+        "applied",
+        "rejected",
+        "failed",
+        "expired",
+        "reversed",
     ]
     assert {s for s in IntentState if s.is_terminal()} == {
-        IntentState.APPLIED, IntentState.REJECTED, IntentState.FAILED, IntentState.EXPIRED, IntentState.REVERSED
+        IntentState.APPLIED,
+        IntentState.REJECTED,
+        IntentState.FAILED,
+        IntentState.EXPIRED,
+        IntentState.REVERSED,
     }
 
 
 def test_attempt_and_hold_states() -> None:
     assert [k.value for k in AttemptKind] == ["savings", "pse"]
     assert {s for s in AttemptState if s.is_terminal()} == {
-        AttemptState.POSTED, AttemptState.VOIDED, AttemptState.DECLINED, AttemptState.FAILED
+        AttemptState.POSTED,
+        AttemptState.VOIDED,
+        AttemptState.DECLINED,
+        AttemptState.FAILED,
     }
     assert {s for s in HoldState if s.is_terminal()} == {HoldState.POSTED, HoldState.VOIDED}
 
