@@ -13,6 +13,10 @@ from db.engine import dispose_after_fork
 from zona_privada.settings import Settings, get_settings
 
 
+# One module per concern; each holds thin tasks over db/domain functions.
+TASK_MODULES = ["workers.tasks", "workers.notification_tasks", "workers.payment_tasks"]
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     return {
         "broker_url": settings.broker_url,
@@ -40,7 +44,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    celery = Celery("zona_privada", include=["workers.tasks"])
+    celery = Celery("zona_privada", include=TASK_MODULES)
     celery.conf.update(celery_config(settings))
     from workers.schedule import beat_schedule
 

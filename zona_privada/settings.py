@@ -74,6 +74,30 @@ class Settings:
     usury_table: tuple[UsuryEntry, ...]
     fault: str | None
     redis_db_base: int
+    # --- members' sessions and login (issue 3) ---
+    session_idle_timeout_s: int
+    session_idle_warning_s: int
+    session_absolute_timeout_s: int
+    temp_key_ttl_s: int
+    lockout_threshold: int
+    lockout_duration_s: int
+    login_ip_limit: int
+    login_ip_window_s: int
+    temp_key_document_limit: int
+    temp_key_ip_limit: int
+    temp_key_window_s: int
+    password_min_length: int
+    password_max_length: int
+    data_consent_version: str
+    # --- payments (issue 4) ---
+    payment_max_per_transaction_cop: Decimal
+    payment_max_per_day_cop: Decimal
+    payment_otp_threshold_cop: Decimal
+    otp_ttl_s: int
+    intent_step_deadline_s: int
+    reconciler_period_s: float
+    payment_promise_s: int
+    hold_ttl_s: int
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -149,6 +173,14 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = env.get(name) or default
+    try:
+        return Decimal(raw)
+    except ArithmeticError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _usury_table(env: Mapping[str, str]) -> tuple[UsuryEntry, ...]:
@@ -229,6 +261,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         usury_table=_usury_table(env),
         fault=env.get("ZONA_FAULT") or None,
         redis_db_base=_int(env, "ZONA_REDIS_DB_BASE", 0),
+        session_idle_timeout_s=_int(env, "ZONA_SESSION_IDLE_TIMEOUT_S", 600),
+        session_idle_warning_s=_int(env, "ZONA_SESSION_IDLE_WARNING_S", 60),
+        session_absolute_timeout_s=_int(env, "ZONA_SESSION_ABSOLUTE_TIMEOUT_S", 8 * 3600),
+        temp_key_ttl_s=_int(env, "ZONA_TEMP_KEY_TTL_S", 600),
+        lockout_threshold=_int(env, "ZONA_LOCKOUT_THRESHOLD", 5),
+        lockout_duration_s=_int(env, "ZONA_LOCKOUT_DURATION_S", 15 * 60),
+        login_ip_limit=_int(env, "ZONA_LOGIN_IP_LIMIT", 30),
+        login_ip_window_s=_int(env, "ZONA_LOGIN_IP_WINDOW_S", 300),
+        temp_key_document_limit=_int(env, "ZONA_TEMP_KEY_DOCUMENT_LIMIT", 3),
+        temp_key_ip_limit=_int(env, "ZONA_TEMP_KEY_IP_LIMIT", 10),
+        temp_key_window_s=_int(env, "ZONA_TEMP_KEY_WINDOW_S", 3600),
+        password_min_length=_int(env, "ZONA_PASSWORD_MIN_LENGTH", 4),
+        password_max_length=_int(env, "ZONA_PASSWORD_MAX_LENGTH", 8),
+        data_consent_version=env.get("ZONA_DATA_CONSENT_VERSION", "2024-01"),
+        payment_max_per_transaction_cop=_decimal(env, "ZONA_PAYMENT_MAX_PER_TRANSACTION_COP", "20000000"),
+        payment_max_per_day_cop=_decimal(env, "ZONA_PAYMENT_MAX_PER_DAY_COP", "50000000"),
+        payment_otp_threshold_cop=_decimal(env, "ZONA_PAYMENT_OTP_THRESHOLD_COP", "2000000"),
+        otp_ttl_s=_int(env, "ZONA_OTP_TTL_S", 300),
+        intent_step_deadline_s=_int(env, "ZONA_INTENT_STEP_DEADLINE_S", 30),
+        reconciler_period_s=float(env.get("ZONA_RECONCILER_PERIOD_S", "15")),
+        payment_promise_s=_int(env, "ZONA_PAYMENT_PROMISE_S", 30 * 60),
+        hold_ttl_s=_int(env, "ZONA_HOLD_TTL_S", 2 * 3600),
         extra={k: v for k, v in env.items() if k.startswith("ZONA_")},
     )
 

@@ -1,0 +1,1 @@
+"""Notification tasks (outbox → e-mail / SMS). Filled in by the login issue."""

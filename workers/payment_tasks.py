@@ -1,0 +1,1 @@
+"""Payment tasks over db.payments. Filled in by the payments issue."""
