@@ -267,7 +267,6 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
     ])
     sup.add("flower", [
         celery, "-A", "workers.celery_app:app", "flower", f"--address={host}", f"--port={env['ZONA_FLOWER_PORT']}",
-        f"--basic-auth={env['ZONA_FLOWER_USER']}:{env['ZONA_FLOWER_PASSWORD']}",
     ])
     sup.add("smtp", [
         sys.executable, "-m", "zona_privada.smtp_sink", "--host", "127.0.0.1", "--port", env["ZONA_SMTP_PORT"],
@@ -328,6 +327,8 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
         settings = load_settings(env)
         env.setdefault("ZONA_FLOWER_USER", settings.flower_user)
         env["ZONA_FLOWER_PASSWORD"] = settings.flower_password
+        # Flower reads its password from the environment, so it never shows in `ps`.
+        env["FLOWER_BASIC_AUTH"] = f"{env['ZONA_FLOWER_USER']}:{settings.flower_password}"
 
         print("[zona] migrating ...", flush=True)
         subprocess.run([sys.executable, "-m", "zona_privada.cli", "migrate"], env=env, check=True)
