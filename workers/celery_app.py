@@ -7,7 +7,7 @@ dies, so a crash never loses a message (DESIGN §4 rules 3, 6, 8).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from db.engine import dispose_after_fork
 from zona_privada.settings import Settings, get_settings
@@ -50,6 +50,14 @@ def create_celery(settings: Settings | None = None) -> Celery:
 
     celery.conf.beat_schedule = beat_schedule(settings)
     return celery
+
+
+@setup_logging.connect
+def _json_logs(**_kwargs: object) -> None:
+    # Connecting this signal stops Celery from installing its own handlers.
+    from zona_privada.logs import configure_logging
+
+    configure_logging()
 
 
 @worker_process_init.connect

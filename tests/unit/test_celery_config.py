@@ -42,3 +42,15 @@ def test_unix_socket_urls_for_kombu_and_redis_py() -> None:
     assert s.broker_url == "redis+socket:///state/redis.sock?virtual_host=0"
     assert s.sessions_redis_url == "unix:///state/redis.sock?db=1"
     assert s.database_url.startswith("postgresql+psycopg://")
+
+
+def test_json_log_lines_carry_the_intent_id() -> None:
+    import json
+    import logging
+
+    from zona_privada.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "applied %s", "args": ("ok",), "levelname": "INFO", "name": "pay",
+                                    "payment_intent_id": 42})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "applied ok" and line["payment_intent_id"] == 42 and line["level"] == "INFO"

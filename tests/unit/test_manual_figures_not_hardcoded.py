@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {ROOT / "db" / "demo_data.py"}
 FIGURES = ["3500000", "3,500,000", "3.500.000", "172896", "172,896", "3327104", "3,327,104",
            "34200", "34,200", "5000000", "5,000,000"]
-PATTERN = re.compile("|".join(re.escape(f) for f in FIGURES) + r"|\b3,?800(\.00)?\b")
+# Whole numbers only: 50000000 (a limit) is not 5000000 (a salary).
+PATTERN = re.compile(r"(?<![\d,.])(?:" + "|".join(re.escape(f) for f in FIGURES) + r"|3,?800)(?:\.00)?(?![\d,])")
 
 
 def code_files() -> list[Path]:
@@ -35,3 +36,4 @@ def test_the_check_would_catch_a_literal() -> None:
     assert PATTERN.search('capacity = Decimal("3327104")')
     assert PATTERN.search("<td>$3,800.00</td>")
     assert not PATTERN.search("timeout_s = 38000")
+    assert not PATTERN.search('limit = "50000000"')
