@@ -1,1 +1,137 @@
-"""Payment tasks over db.payments. Filled in by the payments issue."""
+"""Payment tasks: thin wrappers over db.payments (DESIGN §4, warehouse's wiring).
+
+Each task opens one session scope, calls one function that locks the intent and moves
+its state, commits, and only then enqueues the next step. Late acks: a worker that dies
+leaves the message unacked; the reconciler re-drives any intent whose deadline passed,
+so a lost message costs seconds, never a payment. Retries only for transient database
+errors (connection loss, serialization failure, deadlock), bounded, with backoff.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+
+from celery import Task, shared_task
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from db.engine import session_scope
+from db.models import PaymentIntent
+from db.payments import processing
+from db.payments.processing import StepResult
+from db.payments.reconcile import reconcile
+
+from .faults import fault_point
+
+log = logging.getLogger(__name__)
+
+RETRY_MAX = 5
+RETRY_BACKOFF_BASE_S = 0.5
+RETRY_BACKOFF_MAX_S = 10.0
+# SQLSTATEs worth another try: serialization failure, deadlock, lock timeout, and the
+# connection-exception class (08xxx) / server shutting down.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    return sqlstate in TRANSIENT_SQLSTATES or sqlstate.startswith("08")
+
+
+def backoff_s(retries: int) -> float:
+    """Exponential with full jitter, capped (tenacity's and AWS's advice)."""
+    return random.uniform(0, min(RETRY_BACKOFF_MAX_S, RETRY_BACKOFF_BASE_S * 2**retries))
+
+
+def run_step(task: Task, step: str, work: Callable[[Session, int], StepResult], intent_id: int) -> dict[str, object]:
+    fault_point(step, "task_start")
+    try:
+        with session_scope() as session:
+            result = work(session, intent_id)
+            session.flush()
+            fault_point(step, "before_commit")
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("transient database error; retrying", extra={"intent_id": intent_id, "step": step})
+            raise task.retry(exc=exc, countdown=backoff_s(task.request.retries), max_retries=RETRY_MAX) from exc
+        log.exception("payment step failed", extra={"intent_id": intent_id, "step": step})
+        raise
+    fault_point(step, "after_commit")
+    for next_step in result.next_steps:
+        enqueue_step(next_step, intent_id)
+    log.info("payment step done", extra={"intent_id": intent_id, "step": step, "outcome": result.outcome.value})
+    return {"intent_id": intent_id, "outcome": result.outcome.value,
+            "state": result.state.value if result.state else None}
+
+
+@shared_task(name="workers.payment_tasks.apply_intent", bind=True, acks_late=True, max_retries=RETRY_MAX)
+def apply_intent(self: Task, intent_id: int) -> dict[str, object]:
+    """Savings-only: created → applied (or rejected) in one transaction."""
+    return run_step(self, "apply", processing.apply_intent, intent_id)
+
+
+@shared_task(name="workers.payment_tasks.hold_intent", bind=True, acks_late=True, max_retries=RETRY_MAX)
+def hold_intent(self: Task, intent_id: int) -> dict[str, object]:
+    """An intent waiting on an outside party: reserve its savings part (pending holds)."""
+    return run_step(self, "hold", processing.place_holds, intent_id)
+
+
+@shared_task(name="workers.payment_tasks.settle_intent", bind=True, acks_late=True, max_retries=RETRY_MAX)
+def settle_intent(self: Task, intent_id: int) -> dict[str, object]:
+    """Funded: post the holds and apply, in one transaction."""
+    return run_step(self, "settle", processing.settle_intent, intent_id)
+
+
+@shared_task(name="workers.payment_tasks.expire_intent", bind=True, acks_late=True, max_retries=RETRY_MAX)
+def expire_intent(self: Task, intent_id: int) -> dict[str, object]:
+    """Funding past its holds' TTL: void them (nothing is applied in part)."""
+    return run_step(self, "expire", processing.expire_if_overdue, intent_id)
+
+
+STEP_TASKS: dict[str, Task] = {
+    "apply": apply_intent,
+    "hold": hold_intent,
+    "settle": settle_intent,
+    "expire": expire_intent,
+}
+
+
+def enqueue_step(step: str, intent_id: int) -> None:
+    STEP_TASKS[step].apply_async(args=[intent_id])
+
+
+def enqueue_intent(intent_id: int, step: str | None = None) -> str | None:
+    """What the web calls AFTER its transaction committed: nudge the intent's next step.
+
+    Safe to call twice or not at all: a duplicate finds the state moved and does nothing,
+    a missing one is caught by the reconciler at the intent's deadline.
+    """
+    if step is None:
+        with session_scope() as session:
+            state = session.execute(select(PaymentIntent.state).where(PaymentIntent.id == intent_id)).scalar_one_or_none()
+            if state is None:
+                return None
+            step = processing.step_for(state, external=processing.has_external_funding(session, intent_id))
+    if step is not None:
+        enqueue_step(step, intent_id)
+    return step
+
+
+@shared_task(name="workers.payment_tasks.reconcile_payments", bind=True, acks_late=True)
+def reconcile_payments(self: Task) -> dict[str, object]:
+    """Beat: re-drive intents past their step's deadline; alert on broken promises. No
+    retries: the next beat run is the retry."""
+    fault_point("reconcile", "task_start")
+    with session_scope() as session:
+        result = reconcile(session)
+        fault_point("reconcile", "before_commit")
+    fault_point("reconcile", "after_commit")
+    for redrive in result.redrives:
+        enqueue_step(redrive.step, redrive.intent_id)
+    return {"redriven": [r.intent_id for r in result.redrives], "alerts": list(result.alerts)}

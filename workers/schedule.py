@@ -10,4 +10,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "task": "workers.tasks.record_heartbeat",
             "schedule": 60.0,
         },
+        # Issue 4: re-drive payment intents past their step deadline; alert on any older
+        # than the payment promise. A run left in a backlogged queue is dropped (the next
+        # one does the same work), so runs never pile up behind a stopped worker.
+        "reconcile-payments": {
+            "task": "workers.payment_tasks.reconcile_payments",
+            "schedule": settings.reconciler_period_s,
+            "options": {"expires": max(2 * settings.reconciler_period_s, 1.0)},
+        },
     }

@@ -1,0 +1,360 @@
+"""Writing a payment intent (the "Finalizar" of the wizard) and reading its status.
+
+`create_intent` writes the intent, its lines and its funding attempts in the caller's
+transaction, keyed by the form's idempotency key with a hash of the body (DESIGN §4 rule
+5): a replay returns the same intent, the same key with another body is refused, and of
+concurrent identical creates one inserts and the others re-read the winner.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from domain.bogota_calendar import bogota_date
+from domain.money import gmf
+from domain.payment_request import (
+    FundingRequest,
+    LineRequest,
+    PaymentInputError,
+    PaymentRequest,
+    check_idempotency_key,
+    normalize_request,
+    request_hash,
+)
+from domain.payment_states import AttemptKind, AttemptState, IntentState
+from domain.requirements import Requirement, all_met
+from zona_privada.settings import Settings, get_settings
+
+from ..models import (
+    Allocation,
+    FundingAttempt,
+    IntentKind,
+    Obligation,
+    ObligationStatus,
+    PaymentIntent,
+    PaymentIntentLine,
+    SavingsAccount,
+)
+from .errors import MSG_NOT_YOURS_INTENT, IdempotencyConflict, NotOwnedError, RequirementsNotMet
+from .planning import obligation_label, obligation_plan, overdue_total, split_amount
+from .requirements import (
+    ADVISORY_IN_PROGRESS,
+    account_label,
+    evaluate_rows,
+    owned_accounts,
+    owned_obligations,
+)
+
+ZERO = Decimal("0.00")
+
+# What the status page shows for each state: recibido → fondeado → aplicado.
+STATE_LABELS: dict[IntentState, str] = {
+    IntentState.CREATED: "recibido",
+    IntentState.FUNDING: "recibido",
+    IntentState.FUNDED: "fondeado",
+    IntentState.APPLYING: "fondeado",
+    IntentState.APPLIED: "aplicado",
+    IntentState.REJECTED: "rechazado",
+    IntentState.FAILED: "fallido",
+    IntentState.EXPIRED: "vencido",
+    IntentState.REVERSED: "reversado",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def build_request(
+    *,
+    kind: str | IntentKind,
+    lines: Iterable[LineRequest | Mapping[str, object]],
+    funding: Iterable[FundingRequest | Mapping[str, object]],
+    prepayment_mode: object = None,
+) -> PaymentRequest:
+    """Normalize what the form sent; raises PaymentInputError with a Spanish message."""
+    return normalize_request(str(kind.value if isinstance(kind, IntentKind) else kind), lines, funding, prepayment_mode)
+
+
+def requirements_table(
+    session: Session,
+    member_id: int,
+    request: PaymentRequest,
+    *,
+    today: date | None = None,
+    settings: Settings | None = None,
+) -> tuple[Requirement, ...]:
+    """The wizard's step 4. Raises NotOwnedError for another member's ids."""
+    settings = settings or get_settings()
+    today = today or bogota_date(utcnow())
+    obligations = owned_obligations(session, member_id, request.obligation_ids)
+    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    rows, _plans = evaluate_rows(
+        session, member_id, request, obligations, accounts, today=today, settings=settings,
+        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
+    )
+    return rows
+
+
+def _existing(session: Session, member_id: int, key: str) -> tuple[int, str] | None:
+    row = session.execute(
+        select(PaymentIntent.id, PaymentIntent.request_hash).where(
+            PaymentIntent.member_id == member_id, PaymentIntent.idempotency_key == key
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _same_or_conflict(found: tuple[int, str], body_hash: str) -> tuple[int, bool]:
+    intent_id, stored_hash = found
+    if stored_hash != body_hash:
+        raise IdempotencyConflict()
+    return intent_id, False
+
+
+def create_intent(
+    session: Session,
+    *,
+    member_id: int,
+    idempotency_key: str,
+    kind: str | IntentKind,
+    lines: Iterable[LineRequest | Mapping[str, object]],
+    funding: Iterable[FundingRequest | Mapping[str, object]],
+    prepayment_mode: object = None,
+    today: date | None = None,
+    settings: Settings | None = None,
+) -> tuple[int, bool]:
+    """Write the intent in the caller's transaction; returns (intent_id, created).
+
+    Raises PaymentInputError (bad shape or amount), NotOwnedError (another member's
+    ids), RequirementsNotMet (the table says no), IdempotencyConflict (key reused with
+    another body). The caller commits, then calls `workers.payment_tasks.enqueue_intent`.
+    """
+    settings = settings or get_settings()
+    key = check_idempotency_key(idempotency_key)
+    request = build_request(kind=kind, lines=lines, funding=funding, prepayment_mode=prepayment_mode)
+    body_hash = request_hash(request)
+    found = _existing(session, member_id, key)
+    if found is not None:
+        return _same_or_conflict(found, body_hash)
+
+    now = utcnow()
+    today = today or bogota_date(now)
+    obligations = owned_obligations(session, member_id, request.obligation_ids)
+    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    rows, _plans = evaluate_rows(
+        session, member_id, request, obligations, accounts, today=today, settings=settings,
+        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
+    )
+    if not all_met(rows):
+        # A concurrent identical create may have committed while we checked (its intent
+        # then shows as "in progress"): a replay must get that intent, not an error.
+        winner = _existing(session, member_id, key)
+        if winner is not None:
+            return _same_or_conflict(winner, body_hash)
+        raise RequirementsNotMet(rows)
+
+    intent_id = session.execute(
+        pg_insert(PaymentIntent)
+        .values(
+            member_id=member_id,
+            kind=IntentKind(request.kind),
+            state=IntentState.CREATED,
+            idempotency_key=key,
+            request_hash=body_hash,
+            total_amount=request.total,
+            step_deadline_at=now + timedelta(seconds=settings.intent_step_deadline_s),
+        )
+        .on_conflict_do_nothing(constraint="uq_payment_intents_member_key")
+        .returning(PaymentIntent.id)
+    ).scalar_one_or_none()
+    if intent_id is None:
+        # A concurrent create with the same key committed first: re-read the winner.
+        winner = _existing(session, member_id, key)
+        assert winner is not None, "the conflicting intent must be visible once its transaction committed"
+        return _same_or_conflict(winner, body_hash)
+
+    _write_lines_and_attempts(session, intent_id, request, accounts)
+    return intent_id, True
+
+
+def _write_lines_and_attempts(
+    session: Session, intent_id: int, request: PaymentRequest, accounts: Mapping[int, SavingsAccount]
+) -> None:
+    session.add_all(
+        PaymentIntentLine(
+            intent_id=intent_id,
+            obligation_id=line.obligation_id,
+            target_savings_account_id=line.target_savings_account_id,
+            amount=line.amount,
+            prepayment_mode=line.prepayment_mode.value if line.prepayment_mode else None,
+        )
+        for line in request.lines
+    )
+    for source in request.funding:
+        assert source.savings_account_id is not None  # PSE is refused by normalize_request for now
+        account = accounts[source.savings_account_id]
+        session.add(
+            FundingAttempt(
+                intent_id=intent_id,
+                kind=AttemptKind.SAVINGS,
+                state=AttemptState.PENDING,
+                savings_account_id=account.id,
+                amount=source.amount,
+                gmf_amount=ZERO if account.gmf_exempt else gmf(source.amount),
+            )
+        )
+    session.flush()
+
+
+def overdue_lines(session: Session, member_id: int, *, today: date | None = None) -> list[LineRequest]:
+    """"Pagar obligaciones vencidas por ventanilla": one line per obligation with
+    something overdue, for its overdue total."""
+    today = today or bogota_date(utcnow())
+    obligations = session.execute(
+        select(Obligation)
+        .where(Obligation.member_id == member_id, Obligation.status == ObligationStatus.ACTIVE)
+        .order_by(Obligation.id)
+    ).scalars()
+    lines = []
+    for obligation in obligations:
+        total = overdue_total(obligation, today)
+        if total > 0:
+            lines.append(LineRequest(amount=total, obligation_id=obligation.id))
+    return lines
+
+
+def preview_allocation(
+    session: Session,
+    member_id: int,
+    request: PaymentRequest,
+    *,
+    today: date | None = None,
+) -> dict[str, object]:
+    """The Verificación step: total to pay today, GMF per source and, per obligation, how
+    the money would be split (late interest, fees, interest, principal; prepayment)."""
+    today = today or bogota_date(utcnow())
+    obligations = owned_obligations(session, member_id, request.obligation_ids)
+    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    lines_out: list[dict[str, object]] = []
+    for line in request.lines:
+        if line.obligation_id is None:
+            assert line.target_savings_account_id is not None
+            target = accounts[line.target_savings_account_id]
+            lines_out.append({"target_savings_account_id": target.id, "label": account_label(target),
+                              "amount": str(line.amount), "allocation": [], "prepayment": "0.00"})
+            continue
+        obligation = obligations[line.obligation_id]
+        plan = obligation_plan(obligation, today)
+        if line.amount > plan.max_payable:
+            raise PaymentInputError(f"El valor supera lo adeudado en {obligation_label(obligation)}")
+        split = split_amount(plan, line.amount)
+        numbers = {i.id: (i.number, i.due_date) for i in plan.due_installments}
+        lines_out.append({
+            "obligation_id": obligation.id,
+            "label": obligation_label(obligation),
+            "amount": str(line.amount),
+            "prepayment": str(split.prepayment),
+            "prepayment_mode": line.prepayment_mode.value if line.prepayment_mode and split.prepayment else None,
+            "allocation": [
+                {
+                    "installment_number": numbers[row.installment_id][0],
+                    "due_date": numbers[row.installment_id][1].isoformat(),
+                    "late_interest": str(row.late_interest),
+                    "fees": str(row.fees),
+                    "interest": str(row.interest),
+                    "principal": str(row.principal),
+                    "total": str(row.total),
+                }
+                for row in split.rows
+            ],
+        })
+    funding_out = []
+    total_gmf = ZERO
+    for source in request.funding:
+        assert source.savings_account_id is not None
+        account = accounts[source.savings_account_id]
+        tax = ZERO if account.gmf_exempt else gmf(source.amount)
+        total_gmf += tax
+        funding_out.append({"savings_account_id": account.id, "label": account_label(account),
+                            "amount": str(source.amount), "gmf": str(tax), "debit": str(source.amount + tax)})
+    return {
+        "kind": request.kind,
+        "total": str(request.total),
+        "gmf": str(total_gmf),
+        "total_a_pagar_hoy": str(request.total + total_gmf),
+        "lines": lines_out,
+        "funding": funding_out,
+    }
+
+
+def load_owned_intent(session: Session, member_id: int, intent_id: int) -> PaymentIntent:
+    intent = session.execute(
+        select(PaymentIntent).where(PaymentIntent.id == intent_id, PaymentIntent.member_id == member_id)
+    ).scalar_one_or_none()
+    if intent is None:
+        raise NotOwnedError(MSG_NOT_YOURS_INTENT)
+    return intent
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def allocation_rows(session: Session, intent_id: int) -> list[dict[str, object]]:
+    from ..models import Installment
+
+    rows = session.execute(
+        select(Allocation, Installment.number, Installment.due_date)
+        .outerjoin(Installment, Installment.id == Allocation.installment_id)
+        .where(Allocation.intent_id == intent_id)
+        .order_by(Allocation.id)
+    ).all()
+    return [
+        {
+            "obligation_id": a.obligation_id,
+            "line_id": a.line_id,
+            "installment_number": number,
+            "due_date": due.isoformat() if due else None,
+            "late_interest": str(a.late_interest),
+            "fees": str(a.fees),
+            "interest": str(a.interest),
+            "principal": str(a.principal),
+            "is_prepayment": a.is_prepayment,
+        }
+        for a, number, due in rows
+    ]
+
+
+def intent_status(
+    session: Session, member_id: int, intent_id: int, *, settings: Settings | None = None
+) -> dict[str, object]:
+    """What the status page polls every second (JSON-able)."""
+    settings = settings or get_settings()
+    intent = load_owned_intent(session, member_id, intent_id)
+    promise_at = intent.created_at + timedelta(seconds=settings.payment_promise_s)
+    return {
+        "intent_id": intent.id,
+        "kind": intent.kind.value,
+        "state": intent.state.value,
+        "etapa": STATE_LABELS[intent.state],
+        "terminal": intent.state.is_terminal(),
+        "total_amount": str(intent.total_amount),
+        "created_at": _iso(intent.created_at),
+        "state_changed_at": _iso(intent.state_changed_at),
+        "applied_at": _iso(intent.applied_at),
+        "promise_deadline_at": _iso(promise_at),
+        "failure_reason": intent.failure_reason,
+        "receipt_number": intent.receipt_number,
+        "allocation": allocation_rows(session, intent.id),
+        "funding": [
+            {"savings_account_id": a.savings_account_id, "kind": a.kind.value, "state": a.state.value,
+             "amount": str(a.amount), "gmf": str(a.gmf_amount)}
+            for a in intent.attempts
+        ],
+    }

@@ -1,0 +1,121 @@
+"""200 concurrent intents of the same amount X, each paying a different obligation, from
+one Rentadiario holding 120·X above its minimum: exactly 120 applied, 80 rejected with
+"Saldo insuficiente", and the balance never below the minimum."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import sessionmaker
+
+from db import chart
+from db.engine import session_scope
+from db.enrollment import MemberData, deposit, disburse_loan, enroll_member, ensure_paying_entity, open_savings_account
+from db.ledger import balance
+from db.models import Installment, PaymentIntent, SavingsProduct
+from db.payments.intents import create_intent
+from db.payments.processing import Outcome, apply_intent
+from domain.bogota_calendar import add_months
+from zona_privada.settings import get_settings
+
+from conftest import assert_applied_exactly_once, assert_ledger_balanced, new_key  # type: ignore[import-not-found]
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+N_INTENTS = 200
+N_AFFORDABLE = 120
+THREADS = 24
+MINIMUM = Decimal("10000")
+
+
+def make_member_with_loans() -> tuple[int, int, list[int], Decimal]:
+    today = date.today()
+    with session_scope() as session:
+        chart.ensure_chart(session)
+        entity = ensure_paying_entity(session, "999", "PRUEBAS", Decimal("1.0000"))
+        member = enroll_member(session, MemberData("CC", "900200200", "Prueba", "Concurrencia", "3000000000",
+                                                   "prueba@example.coop", Decimal("4000000"), add_months(today, -24)),
+                               entity)
+        rentadiario = open_savings_account(session, member, SavingsProduct.RENTADIARIO, number="RD-900200200",
+                                           minimum_balance=MINIMUM, gmf_exempt=True, opened_on=today)
+        sink = open_savings_account(session, member, SavingsProduct.RENTAHORRITO, number="RH-900200200",
+                                    minimum_balance=Decimal("0"), gmf_exempt=False, opened_on=today)
+        loans = [
+            disburse_loan(session, member, number=f"CRE-900200200-{n}", product_name="Crédito de prueba",
+                          amount=Decimal("100000"), ea_rate=Decimal("0.12"), late_ea_rate=Decimal("0.2"),
+                          term_months=12, disbursement_date=today, first_due=add_months(today, 1), into=sink)
+            for n in range(N_INTENTS)
+        ]
+        installment = loans[0].installments[0].total
+        assert all(l.installments[0].total == installment for l in loans)
+        deposit(session, rentadiario, MINIMUM + N_AFFORDABLE * installment, "Consignación de prueba")
+        return member.id, rentadiario.id, [l.id for l in loans], installment
+
+
+def test_two_hundred_concurrent_intents_exactly_120_applied(clean_db: str) -> None:
+    member_id, account_id, loan_ids, x = make_member_with_loans()
+    intent_ids = []
+    with session_scope() as session:
+        for loan_id in loan_ids:
+            intent_id, _ = create_intent(session, member_id=member_id, idempotency_key=new_key(), kind="payment",
+                                         lines=[{"obligation_id": loan_id, "amount": x}],
+                                         funding=[{"savings_account_id": account_id, "amount": x}])
+            intent_ids.append(intent_id)
+
+    engine = create_engine(get_settings().database_url, pool_size=THREADS + 2, max_overflow=0)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with session_scope() as session:
+        ledger_id = session.execute(text("SELECT ledger_account_id FROM savings_accounts WHERE id = :i"),
+                                    {"i": account_id}).scalar_one()
+    lowest: list[Decimal] = []
+    done = threading.Event()
+
+    def watch() -> None:  # samples the committed balance while the payments run
+        while not done.is_set():
+            with factory() as s:
+                lowest.append(balance(s, ledger_id))
+
+    barrier = threading.Barrier(THREADS)
+
+    def run(chunk: list[int]) -> list[Outcome]:
+        barrier.wait(timeout=30)
+        out = []
+        for intent_id in chunk:
+            with factory() as session, session.begin():
+                out.append(apply_intent(session, intent_id).outcome)
+        return out
+
+    chunks = [intent_ids[i::THREADS] for i in range(THREADS)]
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(THREADS) as pool:
+            outcomes = [o for chunk in pool.map(run, chunks) for o in chunk]
+    finally:
+        done.set()
+        watcher.join()
+        engine.dispose()
+
+    assert outcomes.count(Outcome.APPLIED) == N_AFFORDABLE
+    assert outcomes.count(Outcome.REJECTED) == N_INTENTS - N_AFFORDABLE
+    with session_scope() as session:
+        reasons = session.execute(select(PaymentIntent.failure_reason).where(PaymentIntent.state == "rejected")).scalars().all()
+        assert reasons == ["Saldo insuficiente"] * (N_INTENTS - N_AFFORDABLE)
+        assert balance(session, ledger_id) == MINIMUM
+        # Every debit of the account, in the order the account lock serialized them:
+        # the running balance never went below the minimum.
+        running = session.execute(text(
+            "SELECT sum(credit - debit) OVER (ORDER BY entry_id) FROM journal_lines WHERE ledger_account_id = :a"
+            " ORDER BY entry_id"), {"a": ledger_id}).scalars().all()
+        assert min(running[1:]) >= MINIMUM
+        paid = session.execute(select(Installment).where(Installment.obligation_id.in_(loan_ids),
+                                                         Installment.number == 1)).scalars().all()
+        assert sum(1 for i in paid if i.outstanding == 0) == N_AFFORDABLE
+    assert lowest and min(lowest) >= MINIMUM
+    applied = [i for i, o in zip([i for c in chunks for i in c], outcomes) if o is Outcome.APPLIED]
+    assert_applied_exactly_once(applied)
+    assert_ledger_balanced()
