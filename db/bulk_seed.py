@@ -18,8 +18,10 @@ transaction per batch, with the ledger triggers ON (the deferred balance check r
 per entry at each commit). Ids are reserved up front by moving the sequences
 (`setval(nextval() + n - 1)`), so rows reference each other without round trips.
 Schedules are cached by (amount, E.A., term, first due date): amounts, rates and terms
-come from small sets of round values. Two worker processes, each with its own
-connection, keep both cores busy: while one formats a batch, PostgreSQL loads the other.
+come from small sets of round values. Two loader processes, each with its own
+connection, keep both cores busy, and in each a thread formats the next batch while
+PostgreSQL loads the current one. The server's per-row work (foreign-key checks, three
+indexes on the big tables, the ledger triggers) is about 90 % of the CPU time.
 
 The same `seed` gives the same members (only ids and document numbers depend on what the
 database already holds). Document numbers start above 9,000,000,000 and above any
@@ -29,8 +31,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import random
+import threading
 import time
+import traceback
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,8 +53,9 @@ from domain.bogota_calendar import BOGOTA, add_months
 from . import chart
 from .engine import get_engine
 from .enrollment import ensure_paying_entity
+from .models import Nature, ObligationKind, ObligationStatus, SavingsProduct, SavingsStatus
 
-BATCH_SIZE = 5_000
+BATCH_SIZE = 2_500
 DOCUMENT_BASE = 9_000_000_000
 HISTORY_MONTHS = 12
 DUE_DAY = 5  # payroll is discounted and remitted on the 5th
@@ -125,11 +131,12 @@ RENTADIARIO_MINIMUM = 10_000
 LOAN_AMOUNTS = (1_000_000, 2_000_000, 3_000_000, 5_000_000, 8_000_000, 10_000_000, 15_000_000, 20_000_000, 30_000_000)
 LOAN_EAS = (Decimal("0.1450"), Decimal("0.1680"), Decimal("0.1920"))
 LOAN_LATE_EA = Decimal("0.2200")
-LOAN_TERMS = (12, 18, 24, 36, 48, 60)
+# Terms in months, repeated by weight: payroll loans are mostly 12-36 months (mean 29).
+LOAN_TERMS = (12,) * 4 + (18,) * 3 + (24,) * 5 + (36,) * 4 + (48,) * 2 + (60,) * 2
 LOAN_PRODUCT = "Crédito de consumo libranza"
 INSURANCE_PER_MILLE = Decimal("0.4")  # monthly life insurance: 0.4 per thousand of the amount
 FUNERAL_POLICY = 12_896
-LOAN_COUNT_WEIGHTS = (0.35, 0.45, 0.20)  # 0, 1 or 2 loans
+LOAN_COUNT_WEIGHTS = (0.40, 0.40, 0.20)  # 0, 1 or 2 loans
 
 # ---------------------------------------------------------------------------------------
 # Formatting helpers: money is handled in integer cents in the hot path.
@@ -190,12 +197,13 @@ class LoanPlan:
     amount_cents: int
 
 
-_LOAN_CACHE: dict[tuple[int, int, int, date], LoanPlan] = {}
+_LOAN_CACHE: dict[tuple[int, int, int, date, date], LoanPlan] = {}
 
 
 def loan_plan(amount: int, ea_index: int, term: int, first_due: date, today: date) -> LoanPlan:
-    """The French schedule of `domain.amortization`, cached by (amount, E.A., term, first due)."""
-    key = (amount, ea_index, term, first_due)
+    """The French schedule of `domain.amortization`, cached by (amount, E.A., term, first due);
+    installments due by `today` are paid, so it is part of the key too."""
+    key = (amount, ea_index, term, first_due, today)
     plan = _LOAN_CACHE.get(key)
     if plan is not None:
         return plan
@@ -376,6 +384,10 @@ def format_batch(ctx: LoadContext, plans: Sequence[MemberPlan], first_ids: dict[
     doc_offset = ctx.document_base - ctx.first_member_id
     entity_ids = ctx.entity_ids
     money = _money
+    apo_kind, ahp_kind, loan_kind = ObligationKind.APORTES.value, ObligationKind.AHORRO_PERMANENTE.value, ObligationKind.LOAN.value
+    active_status, savings_active = ObligationStatus.ACTIVE.value, SavingsStatus.ACTIVE.value
+    rd_product, rh_product = SavingsProduct.RENTADIARIO.value, SavingsProduct.RENTAHORRITO.value
+    credit_nature, debit_nature = Nature.CREDIT.value, Nature.DEBIT.value
 
     for (first, last, salary, entity, joined_ago, mobile, aportes, ahorro, unpaid, rd, rh, funeral_policy,
          loans) in plans:
@@ -392,18 +404,18 @@ def format_batch(ctx: LoadContext, plans: Sequence[MemberPlan], first_ids: dict[
         # Ledger accounts: aportes, ahorro permanente, Rentadiario, Rentahorrito, loans.
         apo_acc, ahp_acc, rd_acc, rh_acc = la, la + 1, la + 2, la + 3
         w_accounts(
-            f"{apo_acc}\tAPO-{mid}\t{chart.SOCIAL_CONTRIBUTIONS.cuif_code}\tAportes sociales {doc}\tcredit\t{mid}\n"
-            f"{ahp_acc}\tAHP-{mid}\t{chart.PERMANENT_SAVINGS.cuif_code}\tAhorro permanente {doc}\tcredit\t{mid}\n"
-            f"{rd_acc}\tAHV-RD-{doc}\t{chart.SAVINGS_ON_DEMAND.cuif_code}\tRentadiario RD-{doc}\tcredit\t{mid}\n"
-            f"{rh_acc}\tAHV-RH-{doc}\t{chart.SAVINGS_ON_DEMAND.cuif_code}\tRentahorrito RH-{doc}\tcredit\t{mid}\n"
+            f"{apo_acc}\tAPO-{mid}\t{chart.SOCIAL_CONTRIBUTIONS.cuif_code}\tAportes sociales {doc}\t{credit_nature}\t{mid}\n"
+            f"{ahp_acc}\tAHP-{mid}\t{chart.PERMANENT_SAVINGS.cuif_code}\tAhorro permanente {doc}\t{credit_nature}\t{mid}\n"
+            f"{rd_acc}\tAHV-RD-{doc}\t{chart.SAVINGS_ON_DEMAND.cuif_code}\tRentadiario RD-{doc}\t{credit_nature}\t{mid}\n"
+            f"{rh_acc}\tAHV-RH-{doc}\t{chart.SAVINGS_ON_DEMAND.cuif_code}\tRentahorrito RH-{doc}\t{credit_nature}\t{mid}\n"
         )
         la += 4
 
         # Dues obligations with their 12 installments.
         a_text, h_text = aportes_text[aportes], ahorro_text[ahorro]
         w_obligations(
-            f"{ob}\t{mid}\taportes\tAPO-{doc}\tAportes sociales\tactive\t{a_text}\t{apo_acc}\t{join_date}\n"
-            f"{ob + 1}\t{mid}\tahorro_permanente\tAHP-{doc}\tAhorro permanente\tactive\t{h_text}\t{ahp_acc}\t{join_date}\n"
+            f"{ob}\t{mid}\t{apo_kind}\tAPO-{doc}\tAportes sociales\t{active_status}\t{a_text}\t{apo_acc}\t{join_date}\n"
+            f"{ob + 1}\t{mid}\t{ahp_kind}\tAHP-{doc}\tAhorro permanente\t{active_status}\t{h_text}\t{ahp_acc}\t{join_date}\n"
         )
         paid_rows, unpaid_rows = aportes_rows[aportes]
         cut = HISTORY_MONTHS - unpaid
@@ -419,8 +431,8 @@ def format_batch(ctx: LoadContext, plans: Sequence[MemberPlan], first_ids: dict[
 
         # Savings accounts and their opening deposit.
         w_savings(
-            f"{sa}\t{mid}\trentadiario\tRD-{doc}\tactive\t{rd_min}\tt\t{rd_acc}\t{join_date}\n"
-            f"{sa + 1}\t{mid}\trentahorrito\tRH-{doc}\tactive\t0.00\tf\t{rh_acc}\t{join_date}\n"
+            f"{sa}\t{mid}\t{rd_product}\tRD-{doc}\t{savings_active}\t{rd_min}\tt\t{rd_acc}\t{join_date}\n"
+            f"{sa + 1}\t{mid}\t{rh_product}\tRH-{doc}\t{savings_active}\t0.00\tf\t{rh_acc}\t{join_date}\n"
         )
         sa += 2
         rd_c, rh_c = rd_open[rd], rh_open[rh]
@@ -448,9 +460,9 @@ def format_batch(ctx: LoadContext, plans: Sequence[MemberPlan], first_ids: dict[
             number = f"CRE-{doc}-{k}"
             acc = la
             la += 1
-            w_accounts(f"{acc}\tCRE-{number}\t{chart.CONSUMER_LOANS.cuif_code}\t{LOAN_PRODUCT} {number}\tdebit\t{mid}\n")
+            w_accounts(f"{acc}\tCRE-{number}\t{chart.CONSUMER_LOANS.cuif_code}\t{LOAN_PRODUCT} {number}\t{debit_nature}\t{mid}\n")
             w_obligations(
-                f"{ob}\t{mid}\tcredito\t{number}\t{LOAN_PRODUCT}\tactive\t{plan.installment_amount}\t{acc}\t"
+                f"{ob}\t{mid}\t{loan_kind}\t{number}\t{LOAN_PRODUCT}\t{active_status}\t{plan.installment_amount}\t{acc}\t"
                 f"{plan.disbursement_date}\n"
             )
             w_loans(
@@ -499,6 +511,13 @@ def format_batch(ctx: LoadContext, plans: Sequence[MemberPlan], first_ids: dict[
             je += 1
         mid += 1
 
+    # The ids used must be exactly the ranges reserved from `count_rows`, or batches would overlap.
+    used = {"members": mid, "ledger_accounts": la, "obligations": ob, "installments": inst, "savings_accounts": sa,
+            "payroll_discounts": pd, "journal_entries": je, "journal_lines": jl}
+    expected = count_rows(plans)
+    for table, next_id in used.items():
+        if next_id - first_ids[table] != expected[table]:
+            raise AssertionError(f"{table}: used {next_id - first_ids[table]} ids, reserved {expected[table]}")
     return {table: "".join(rows) for table, rows in out.items()}
 
 
@@ -533,32 +552,104 @@ def _connect(conninfo: str) -> psycopg.Connection:
     return conn
 
 
-_WORKER: dict[str, Any] = {}
+Task = tuple[int, list[MemberPlan], dict[str, int]]
+# (batch index, members, seconds formatting + loading, seconds per step)
+BatchResult = tuple[int, int, float, dict[str, float]]
 
 
-def _worker_init(ctx: LoadContext) -> None:
+def _pipeline(ctx: LoadContext, next_task: Callable[[], Task | None], done: Callable[[BatchResult], None]) -> None:
+    """Load batches on one connection; a thread formats the next batch while PostgreSQL
+    loads the current one, so the Python work hides behind the server's."""
+    conn = _connect(ctx.conninfo)
+    ready: queue.Queue[tuple[int, int, dict[str, str], float] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[int, int, dict[str, str], float] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                task = next_task()
+                if task is None:
+                    break
+                index, plans, first_ids = task
+                started = time.perf_counter()
+                texts = format_batch(ctx, plans, first_ids)
+                offer((index, len(plans), texts, time.perf_counter() - started))
+        except BaseException as exc:  # noqa: BLE001 - handed to the loading thread, which raises it
+            offer(exc)
+            return
+        offer(None)
+
+    producer = threading.Thread(target=produce, name="bulk-seed-format", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            index, count, texts, formatting = item
+            started = time.perf_counter()
+            timings = copy_batch(conn, texts)
+            timings["format"] = formatting
+            done((index, count, time.perf_counter() - started + formatting, timings))
+    finally:
+        stop.set()
+        conn.close()
+    producer.join(timeout=5)
+
+
+def _child_main(ctx: LoadContext, tasks: Any, results: Any) -> None:
+    """A loader process: its own connection, batches taken from the shared queue."""
     from .engine import dispose_after_fork
 
-    dispose_after_fork()
-    _WORKER["ctx"] = ctx
-    _WORKER["conn"] = _connect(ctx.conninfo)
+    dispose_after_fork()  # never touch the parent's pooled connections
+    try:
+        _pipeline(ctx, tasks.get, lambda result: results.put(("done", result)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
+        results.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        raise SystemExit(1) from None
 
 
-def _run_batch(task: tuple[int, list[MemberPlan], dict[str, int]]) -> tuple[int, int, float, dict[str, float]]:
-    batch_index, plans, first_ids = task
-    ctx: LoadContext = _WORKER["ctx"]
-    started = time.perf_counter()
-    texts = format_batch(ctx, plans, first_ids)
-    formatted = time.perf_counter() - started
-    timings = copy_batch(_WORKER["conn"], texts)
-    timings["format"] = formatted
-    return batch_index, len(plans), time.perf_counter() - started, timings
-
-
-def _worker_close() -> None:
-    conn = _WORKER.pop("conn", None)
-    if conn is not None:
-        conn.close()
+def _run_in_processes(ctx: LoadContext, tasks: list[Task], workers: int, done: Callable[[BatchResult], None]) -> None:
+    mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    task_queue = mp.Queue()
+    results = mp.Queue()
+    for task in tasks:
+        task_queue.put(task)
+    for _ in range(workers):
+        task_queue.put(None)
+    procs = [mp.Process(target=_child_main, args=(ctx, task_queue, results), name=f"bulk-seed-{i}") for i in range(workers)]
+    for proc in procs:
+        proc.start()
+    try:
+        remaining = len(tasks)
+        while remaining:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"bulk seed: loader process {dead[0].name} died (exit code {dead[0].exitcode})") from None
+                continue
+            if kind == "error":
+                raise RuntimeError(f"bulk seed: a batch failed and was rolled back: {payload}")
+            done(payload)
+            remaining -= 1
+        for proc in procs:
+            proc.join()
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=10)
+        task_queue.close()
+        results.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -661,7 +752,7 @@ def load_synthetic_members(
     done = 0
     phase: dict[str, float] = {}
 
-    def report(result: tuple[int, int, float, dict[str, float]]) -> None:
+    def report(result: BatchResult) -> None:
         nonlocal done
         _index, count, seconds, timings = result
         done += count
@@ -670,17 +761,10 @@ def load_synthetic_members(
         progress(f"  {done:,}/{n:,} members ({time.perf_counter() - started:.1f} s; batch {seconds:.1f} s)")
 
     if workers == 1:
-        _worker_init(ctx)
-        try:
-            for task in tasks:
-                report(_run_batch(task))
-        finally:
-            _worker_close()
+        pending = iter(tasks)
+        _pipeline(ctx, lambda: next(pending, None), report)
     else:
-        mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with mp.Pool(workers, initializer=_worker_init, initargs=(ctx,)) as pool:
-            for result in pool.imap_unordered(_run_batch, tasks):
-                report(result)
+        _run_in_processes(ctx, tasks, workers, report)
 
     elapsed = time.perf_counter() - started
     rows = sum(totals.values())
