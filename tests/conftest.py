@@ -22,8 +22,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ZONA_ENV", "test")
 os.environ.setdefault("ZONA_REDIS_DB_BASE", "8")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-SERVER_URL = os.environ.get("ZONA_TEST_SERVER_URL") or os.environ.get(
-    "DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+# Kept in the environment: this module is imported twice (as pytest's conftest and as
+# tests.conftest), and the second import must not take our own test database for the server.
+SERVER_URL = os.environ.setdefault(
+    "ZONA_TEST_SERVER_URL", os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 )
 
 

@@ -49,6 +49,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
     from workers.schedule import beat_schedule
 
     celery.conf.beat_schedule = beat_schedule(settings)
+    # shared_task resolves the *current* app, which is thread-local: a gunicorn request
+    # thread would otherwise get Celery's unconfigured default and lose the message.
+    celery.set_default()
     return celery
 
 

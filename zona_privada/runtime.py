@@ -272,6 +272,10 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
         sys.executable, "-m", "zona_privada.smtp_sink", "--host", "127.0.0.1", "--port", env["ZONA_SMTP_PORT"],
         "--folder", str(state_dir / "mail"),
     ])
+    sup.add("sms", [
+        sys.executable, "-m", "integrations.sms_gateway_dev", "--host", "127.0.0.1", "--port", env["ZONA_SMS_PORT"],
+        "--folder", str(state_dir / "sms"),
+    ])
 
 
 def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
@@ -287,10 +291,12 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
         "ZONA_WEB_PORT": ("the web", int(env.get("ZONA_WEB_PORT", 8000))),
         "ZONA_FLOWER_PORT": ("Flower", int(env.get("ZONA_FLOWER_PORT", 5555))),
         "ZONA_SMTP_PORT": ("the SMTP sink", int(env.get("ZONA_SMTP_PORT", 8025))),
+        "ZONA_SMS_PORT": ("the development SMS gateway", int(env.get("ZONA_SMS_PORT", 8026))),
     }
     for env_name, (what, port) in ports.items():
         require_free_port(host, port, what, env_name)
         env[env_name] = str(port)
+    env.setdefault("ZONA_SMS_GATEWAY_URL", f"http://127.0.0.1:{env['ZONA_SMS_PORT']}")
 
     forced = env.get("ZONA_EMBEDDED") == "1"
     pg = EmbeddedPostgres(state_dir / "pg") if forced or not env.get("DATABASE_URL") else None
@@ -388,6 +394,7 @@ def _print_banner(env: dict[str, str], state_dir: Path, web_url: str, healthy: b
         f"  Flower:       http://{host}:{env['ZONA_FLOWER_PORT']}/  "
         f"(user {env['ZONA_FLOWER_USER']}, password {env['ZONA_FLOWER_PASSWORD']})",
         f"  Mail (SMTP):  127.0.0.1:{env['ZONA_SMTP_PORT']}, messages in {state_dir / 'mail'}",
+        f"  SMS (dev):    {env['ZONA_SMS_GATEWAY_URL']}, messages in {state_dir / 'sms'}",
         f"  Logs:         {state_dir / 'logs'}",
         "  Demo members:",
     ]

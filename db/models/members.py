@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import text, Boolean, CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Money, UtcNow
@@ -73,8 +73,8 @@ class Credential(Base):
     temp_key_channel: Mapped[str | None] = mapped_column(String(10))
     temp_key_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     temp_key_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    must_change: Mapped[bool] = mapped_column(Boolean, default=True)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    must_change: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     security_image: Mapped[str | None] = mapped_column(String(60))
     security_phrase: Mapped[str | None] = mapped_column(String(60))

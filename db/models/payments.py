@@ -37,7 +37,8 @@ class PaymentIntent(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     kind: Mapped[IntentKind] = mapped_column(pg_enum(IntentKind, "intent_kind"))
-    state: Mapped[IntentState] = mapped_column(pg_enum(IntentState, "intent_state"), default=IntentState.CREATED)
+    state: Mapped[IntentState] = mapped_column(pg_enum(IntentState, "intent_state"), default=IntentState.CREATED, server_default=text("'created'")
+    )
     # One key per submitted form (DESIGN §4 rule 5), with a hash of the body so the same
     # key with another body is refused instead of silently returning the first intent.
     idempotency_key: Mapped[str] = mapped_column(String(64))
@@ -95,10 +96,11 @@ class FundingAttempt(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     intent_id: Mapped[int] = mapped_column(ForeignKey("payment_intents.id", ondelete="CASCADE"), index=True)
     kind: Mapped[AttemptKind] = mapped_column(pg_enum(AttemptKind, "attempt_kind"))
-    state: Mapped[AttemptState] = mapped_column(pg_enum(AttemptState, "attempt_state"), default=AttemptState.PENDING)
+    state: Mapped[AttemptState] = mapped_column(pg_enum(AttemptState, "attempt_state"), default=AttemptState.PENDING, server_default=text("'pending'")
+    )
     savings_account_id: Mapped[int | None] = mapped_column(ForeignKey("savings_accounts.id"))
     amount: Mapped[Money]
-    gmf_amount: Mapped[Money] = mapped_column(default=Decimal("0"))
+    gmf_amount: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     created_at: Mapped[UtcNow]
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
     decline_reason: Mapped[str | None] = mapped_column(String(200))
@@ -121,10 +123,10 @@ class Allocation(Base):
     line_id: Mapped[int] = mapped_column(ForeignKey("payment_intent_lines.id"))
     obligation_id: Mapped[int] = mapped_column(ForeignKey("obligations.id"), index=True)
     installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))
-    late_interest: Mapped[Money] = mapped_column(default=Decimal("0"))
-    fees: Mapped[Money] = mapped_column(default=Decimal("0"))
-    interest: Mapped[Money] = mapped_column(default=Decimal("0"))
-    principal: Mapped[Money] = mapped_column(default=Decimal("0"))
+    late_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    fees: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    principal: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     is_prepayment: Mapped[bool] = mapped_column(server_default=text("false"))
 
     __table_args__ = (
@@ -147,7 +149,8 @@ class Hold(Base):
     savings_account_id: Mapped[int] = mapped_column(ForeignKey("savings_accounts.id"))
     attempt_id: Mapped[int] = mapped_column(ForeignKey("funding_attempts.id"), unique=True)
     amount: Mapped[Money]
-    state: Mapped[HoldState] = mapped_column(pg_enum(HoldState, "hold_state"), default=HoldState.PENDING)
+    state: Mapped[HoldState] = mapped_column(pg_enum(HoldState, "hold_state"), default=HoldState.PENDING, server_default=text("'pending'")
+    )
     created_at: Mapped[UtcNow]
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
+    text,
     Boolean,
     CheckConstraint,
     Date,
@@ -68,7 +69,8 @@ class Obligation(Base):
     number: Mapped[str] = mapped_column(String(30), unique=True)
     description: Mapped[str] = mapped_column(String(120))
     status: Mapped[ObligationStatus] = mapped_column(
-        pg_enum(ObligationStatus, "obligation_status"), default=ObligationStatus.ACTIVE
+        pg_enum(ObligationStatus, "obligation_status"), default=ObligationStatus.ACTIVE,
+        server_default=text("'active'"),
     )
     # Monthly dues for aportes / ahorro permanente; the French installment for loans.
     installment_amount: Mapped[Money]
@@ -95,7 +97,7 @@ class Loan(Base):
     term_months: Mapped[int] = mapped_column(Integer)
     disbursement_date: Mapped[date] = mapped_column(Date)
     # Monthly life/credit insurance billed with each installment.
-    monthly_fee: Mapped[Money] = mapped_column(default=Decimal("0"))
+    monthly_fee: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
 
     obligation: Mapped[Obligation] = relationship(back_populates="loan")
 
@@ -127,13 +129,13 @@ class Installment(Base):
     number: Mapped[int] = mapped_column(Integer)
     due_date: Mapped[date] = mapped_column(Date)
     principal: Mapped[Money]
-    interest: Mapped[Money] = mapped_column(default=Decimal("0"))
-    fees: Mapped[Money] = mapped_column(default=Decimal("0"))
-    late_interest: Mapped[Money] = mapped_column(default=Decimal("0"))
-    paid_principal: Mapped[Money] = mapped_column(default=Decimal("0"))
-    paid_interest: Mapped[Money] = mapped_column(default=Decimal("0"))
-    paid_fees: Mapped[Money] = mapped_column(default=Decimal("0"))
-    paid_late_interest: Mapped[Money] = mapped_column(default=Decimal("0"))
+    interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    fees: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    late_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    paid_principal: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    paid_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    paid_fees: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    paid_late_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
 
     obligation: Mapped[Obligation] = relationship(back_populates="installments")
 
@@ -171,10 +173,11 @@ class SavingsAccount(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     product: Mapped[SavingsProduct] = mapped_column(pg_enum(SavingsProduct, "savings_product"))
     number: Mapped[str] = mapped_column(String(30), unique=True)
-    status: Mapped[SavingsStatus] = mapped_column(pg_enum(SavingsStatus, "savings_status"), default=SavingsStatus.ACTIVE)
-    minimum_balance: Mapped[Money] = mapped_column(default=Decimal("0"))
+    status: Mapped[SavingsStatus] = mapped_column(pg_enum(SavingsStatus, "savings_status"), default=SavingsStatus.ACTIVE, server_default=text("'active'")
+    )
+    minimum_balance: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     # Art. 879 num. 25 Estatuto Tributario: one savings account per person may be exempt from GMF.
-    gmf_exempt: Mapped[bool] = mapped_column(Boolean, default=False)
+    gmf_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), unique=True)
     opened_on: Mapped[date] = mapped_column(Date)
 
@@ -208,6 +211,8 @@ class PayrollDiscount(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     period: Mapped[date] = mapped_column(Date)  # first day of the month
     concept: Mapped[str] = mapped_column(String(60))
+    # The obligation the discount pays, when it is one of ours (not an outside libranza).
+    obligation_id: Mapped[int | None] = mapped_column(ForeignKey("obligations.id"))
     amount: Mapped[Money]
 
     __table_args__ = (

@@ -141,3 +141,24 @@ def test_orm_path_is_also_checked_at_commit(accounts: tuple[int, int]) -> None:
             )
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM journal_entries")).scalar_one() == 0
+
+
+def test_entry_txid_cannot_be_forged_to_add_lines_later(accounts: tuple[int, int], database_url: str) -> None:
+    """A client writing another transaction's id into created_txid gains nothing: the
+    server overwrites it, so lines added in a later transaction are still refused."""
+    bank, income = accounts
+    with raw(database_url) as conn:
+        future_txid = conn.execute("SELECT txid_current() + 1").fetchone()[0]
+        entry_id = conn.execute(
+            "INSERT INTO journal_entries (kind, description, created_txid) VALUES ('t', 'forged', %s) RETURNING id",
+            (future_txid,),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO journal_lines (entry_id, ledger_account_id, debit, credit) VALUES (%s, %s, 1, 0), (%s, %s, 0, 1)",
+            (entry_id, bank, entry_id, income),
+        )
+    with raw(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation, match="already posted"):
+        conn.execute(
+            "INSERT INTO journal_lines (entry_id, ledger_account_id, debit, credit) VALUES (%s, %s, 5, 0), (%s, %s, 0, 5)",
+            (entry_id, bank, entry_id, income),
+        )

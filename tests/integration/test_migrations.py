@@ -28,7 +28,7 @@ def test_upgrade_from_empty_matches_models(empty_database: str) -> None:
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "head")
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True}), Base.metadata)
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
