@@ -19,9 +19,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
+    from . import errors, security, sessions
+    from .auth import bp as auth_bp
     from .health import bp as health_bp
+    from .payments import bp as payments_bp
     from .public import bp as public_bp
+    from .zone import bp as zone_bp
 
+    sessions.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(zone_bp)
+    app.register_blueprint(payments_bp)
     return app

@@ -1,0 +1,442 @@
+"""The login, as the manual describes it: document (step 1), security image and phrase
+then the key on the virtual keyboard (step 2), "olvidé mi clave" (temporary key), and
+after a temporary key: the data-processing notice, the forced change, image and phrase."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
+
+from db import audit, credentials
+from db.audit import Requester
+from db.credentials import LoginResult
+from db.engine import session_scope
+from domain.decoys import decoy_for
+from domain.masking import mask_email, mask_mobile
+from domain.password_policy import MSG_FORBIDDEN, PasswordPolicy
+from webapp.errors import raise_error
+from webapp.security import csrf
+from webapp.sessions import MEMBER_ID, seconds_left
+
+from . import bp, forms, keyboard, notices
+from .guard import PENDING, finish_stage, logged_member_id, next_stage_url, stage_required
+from .images import IMAGE_NAMES, SECURITY_IMAGES
+from .throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+LOGIN_DOC = "login_doc"
+PREVIOUS_LOGIN = "prev_login"
+MSG_BAD_LOGIN = "Los datos de ingreso no son correctos. Verifica tu documento y tu clave e intenta de nuevo."
+MSG_KEYBOARD_USED = ("El teclado de esta página ya fue usado o expiró. Vuelve a escribir tu clave con el "
+                     "teclado virtual que aparece ahora.")
+MSG_KEYBOARD_BAD = "No pudimos leer la clave ingresada. Escríbela de nuevo con el teclado virtual."
+MSG_EMPTY_KEY = "Ingresa tu clave con el teclado virtual."
+MSG_IP_LIMIT = ("Hicimos una pausa por seguridad: hubo demasiados intentos de ingreso desde tu conexión. "
+                "Espera unos minutos e intenta de nuevo.")
+MSG_TEMP_LIMIT = ("Ya se solicitaron varias claves temporales. Por seguridad, espera un tiempo antes de pedir "
+                  "otra o usa la última que recibiste.")
+# A member's failure count lasts until a success or a lock; a stranger's, about as long.
+STRANGER_FAILURES_KEPT_S = 30 * 24 * 3600
+SESSION_MESSAGES = {
+    "idle": "Tu sesión se cerró por inactividad. Ingresa de nuevo.",
+    "absolute": "Tu sesión alcanzó el tiempo máximo permitido. Ingresa de nuevo.",
+    "replaced": "Tu sesión se cerró porque se ingresó con tu documento desde otro navegador o dispositivo.",
+    "gone": "Tu sesión terminó. Ingresa de nuevo.",
+    "salida": "Saliste de la zona privada de forma segura.",
+}
+
+
+def _settings():  # noqa: ANN202
+    return current_app.config["ZONA_SETTINGS"]
+
+
+def _throttle() -> Throttle:
+    ext = current_app.extensions
+    if "zona_throttle" not in ext:
+        ext["zona_throttle"] = Throttle(_settings().throttle_redis_url)
+    return ext["zona_throttle"]
+
+
+def _requester() -> Requester:
+    return Requester(ip=request.remote_addr, user_agent=request.user_agent.string)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _policy() -> PasswordPolicy:
+    s = _settings()
+    return PasswordPolicy(min_length=s.password_min_length, max_length=s.password_max_length)
+
+
+def _login_slots() -> int:
+    return max(_settings().password_max_length, credentials.TEMP_KEY_LENGTH)
+
+
+def _login_doc() -> tuple[str, str] | None:
+    value = session.get(LOGIN_DOC)
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    return str(value[0]), str(value[1])
+
+
+def _lock_message() -> str:
+    minutes = max(1, _settings().lockout_duration_s // 60)
+    return ("Por seguridad, el acceso quedó bloqueado temporalmente por varios intentos fallidos. "
+            f"Intenta de nuevo en {minutes} minutos o comunícate con la cooperativa.")
+
+
+def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubject, dict[str, str]]:
+    """The image, phrase and contact masks step 2 shows: the member's own when chosen,
+    otherwise the HMAC decoy (a stranger and a first-time member look alike)."""
+    with session_scope() as db:
+        subject = credentials.find_subject(db, doc_type, doc_number)
+    decoy = decoy_for(_settings().decoy_secret, doc_type, doc_number, IMAGE_NAMES)
+    image, phrase = decoy.image, decoy.phrase
+    if subject.member_id is not None and subject.security_image in SECURITY_IMAGES and subject.security_phrase:
+        image, phrase = subject.security_image, subject.security_phrase
+    masks = {"sms": decoy.masked_mobile, "email": decoy.masked_email}
+    if subject.member_id is not None:
+        masks = {"sms": mask_mobile(subject.mobile or ""), "email": mask_email(subject.email or "")}
+    return subject, {"image": image, "image_label": SECURITY_IMAGES[image], "phrase": phrase, **masks}
+
+
+def _keyboard_context(slots: int) -> dict[str, object]:
+    kb = keyboard.new_keyboard(slots)
+    keyboard.remember(session, kb)
+    return {"kb": kb, "kb_csrf": keyboard.csrf_in_symbols(), "upper": keyboard.UPPER}
+
+
+def _decode_keyboard_form(names: tuple[str, ...], max_chars: int) -> list[str]:
+    """CSRF, single-use form id and tokens of a keyboard form; any failure is a 400."""
+    keyboard.check_csrf_in_symbols(request.form.get("c"))
+    redeemed = keyboard.redeem(session, request.form.get("f", ""))
+    if redeemed is None:
+        raise_error(400, MSG_KEYBOARD_USED)
+    seed, slots = redeemed
+    fields = [request.form.getlist(name) for name in names]
+    if sum(len(f) for f in fields) > slots * len(keyboard.CHARACTERS):
+        raise_error(400, MSG_KEYBOARD_BAD)
+    try:
+        return keyboard.decode(seed, slots, fields, max_chars=max_chars)
+    except keyboard.KeyboardError:
+        raise_error(400, MSG_KEYBOARD_BAD)
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------- step 1
+
+
+@bp.get("/ingresar")
+def login():  # noqa: ANN201
+    reason = request.args.get("sesion", "")
+    return render_template(
+        "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type="CC", number="",
+        error=None, notice=SESSION_MESSAGES.get(reason if isinstance(reason, str) else ""),
+    )
+
+
+@bp.post("/ingresar")
+def login_document():  # noqa: ANN201
+    raw_type, raw_number = request.form.get("tipo"), request.form.get("documento")
+    try:
+        doc_type = forms.document_type(raw_type)
+        doc_number = forms.document_number(raw_number, doc_type)
+    except forms.FormError as exc:
+        shown_type = raw_type if raw_type in forms.DOCUMENT_TYPE_LABELS else "CC"
+        return render_template(
+            "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type=shown_type,
+            number=(raw_number or "")[:20], error=exc.message, notice=None,
+        ), 422
+    # A new login starts from a clean session with a new id.
+    session.clear()
+    session.rotate()
+    session[LOGIN_DOC] = [doc_type, doc_number]
+    return redirect(url_for("auth.login_key"), code=303)
+
+
+# ---------------------------------------------------------------- step 2
+
+
+def _render_key_page(doc: tuple[str, str], *, error: str | None = None, status: int = 200):  # noqa: ANN202
+    _subject, shown = _presentation(*doc)
+    return render_template(
+        "auth/login_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=error,
+        max_chars=_login_slots(), **_keyboard_context(_login_slots()),
+    ), status
+
+
+@bp.get("/ingresar/clave")
+def login_key():  # noqa: ANN201
+    doc = _login_doc()
+    if doc is None:
+        return redirect(url_for("auth.login"))
+    return _render_key_page(doc)
+
+
+@csrf.exempt
+@bp.post("/ingresar/clave")
+def login_key_submit():  # noqa: ANN201
+    settings = _settings()
+    if not _throttle().hit(f"login-ip:{request.remote_addr}", settings.login_ip_limit, settings.login_ip_window_s):
+        raise_error(429, MSG_IP_LIMIT)
+    doc = _login_doc()
+    if doc is None:
+        keyboard.check_csrf_in_symbols(request.form.get("c"))
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    (secret,) = _decode_keyboard_form(("k",), _login_slots())
+    if not secret:
+        return _render_key_page(doc, error=MSG_EMPTY_KEY, status=422)
+
+    requester = _requester()
+    now = _now()
+    stranger_key = f"stranger-fail:{doc[0]}:{doc[1]}"
+    lock_notice: int | None = None
+    replaced = False
+    with session_scope() as db:
+        outcome = credentials.attempt_login(
+            db, doc[0], doc[1], secret, now=now, ip=requester.ip, lockout_threshold=settings.lockout_threshold,
+            lockout_duration_s=settings.lockout_duration_s, consent_version=settings.data_consent_version,
+        )
+        result = outcome.result
+        if outcome.member_id is None:
+            # A stranger's number "locks" like a member's would, counted in Redis.
+            if _throttle().count(stranger_key) >= settings.lockout_threshold:
+                result = LoginResult.LOCKED
+            elif _throttle().increment(stranger_key, STRANGER_FAILURES_KEPT_S) >= settings.lockout_threshold:
+                # Locked from now on, for the same period a member's account would be.
+                _throttle().expire(stranger_key, settings.lockout_duration_s)
+                result = LoginResult.LOCKED_NOW
+        if result is LoginResult.SUCCEEDED:
+            replaced = current_app.session_interface.member_has_session(outcome.member_id)
+            audit.record(db, "login_succeeded", requester, member_id=outcome.member_id,
+                         temporary_key=outcome.used_temp_key)
+            if replaced:
+                audit.record(db, "session_replaced", requester, member_id=outcome.member_id)
+        elif result is LoginResult.LOCKED:
+            audit.record(db, "login_failed", requester, member_id=outcome.member_id, reason="locked",
+                         **({} if outcome.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+        else:
+            audit.record(db, "login_failed", requester, member_id=outcome.member_id,
+                         **({} if outcome.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+            if result is LoginResult.LOCKED_NOW and outcome.member_id is not None:
+                audit.record(db, "account_locked", requester, member_id=outcome.member_id,
+                             until=outcome.locked_until.isoformat() if outcome.locked_until else None)
+                lock_notice = notices.account_locked(
+                    db, member_id=outcome.member_id, name=outcome.full_name or "", email=outcome.email or "",
+                    locked_until=outcome.locked_until or now, ip=requester.ip,
+                )
+    if lock_notice is not None:
+        _send_after_commit(lock_notice)
+
+    if result is not LoginResult.SUCCEEDED:
+        message = MSG_BAD_LOGIN if result is LoginResult.FAILED else _lock_message()
+        return _render_key_page(doc, error=message, status=401 if result is LoginResult.FAILED else 403)
+
+    pending = []
+    if outcome.needs_consent:
+        pending.append("consent")
+    if outcome.must_change:
+        pending.append("change")
+    if outcome.needs_security_choice:
+        pending.append("security")
+    session.clear()
+    session.rotate()  # a session id known before login is worthless after it
+    session[MEMBER_ID] = outcome.member_id
+    session[PENDING] = pending
+    session[PREVIOUS_LOGIN] = [
+        outcome.previous_login_at.isoformat() if outcome.previous_login_at else None, outcome.previous_login_ip,
+    ]
+    return redirect(next_stage_url(), code=303)
+
+
+def _send_after_commit(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
+    from workers.notification_tasks import enqueue_send
+
+    try:
+        enqueue_send(message_id, secret=secret, audit_member_id=audit_member_id)
+    except Exception:  # the broker is down: the row stays pending and the log says why
+        log.exception("could not enqueue outbox message %s", message_id)
+
+
+# ---------------------------------------------------------------- olvidé mi clave
+
+
+@bp.get("/ingresar/clave-temporal")
+def temp_key():  # noqa: ANN201
+    doc = _login_doc()
+    if doc is None:
+        return redirect(url_for("auth.login"))
+    _subject, shown = _presentation(*doc)
+    return render_template("auth/temp_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=None,
+                           ttl_minutes=max(1, _settings().temp_key_ttl_s // 60))
+
+
+@bp.post("/ingresar/clave-temporal")
+def temp_key_submit():  # noqa: ANN201
+    doc = _login_doc()
+    if doc is None:
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    settings = _settings()
+    subject, shown = _presentation(*doc)
+    try:
+        chosen = forms.channel(request.form.get("canal"))
+    except forms.FormError as exc:
+        return render_template("auth/temp_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown,
+                               error=exc.message, ttl_minutes=max(1, settings.temp_key_ttl_s // 60)), 422
+    throttle = _throttle()
+    ip_ok = throttle.hit(f"temp-ip:{request.remote_addr}", settings.temp_key_ip_limit, settings.temp_key_window_s)
+    doc_ok = throttle.hit(f"temp-doc:{doc[0]}:{doc[1]}", settings.temp_key_document_limit, settings.temp_key_window_s)
+    if not (ip_ok and doc_ok):
+        raise_error(429, MSG_TEMP_LIMIT)
+
+    requester = _requester()
+    sent: tuple[int, str, int] | None = None
+    with session_scope() as db:
+        if subject.member_id is None:
+            # Nothing is sent for a number that is not a member's; the page reads the same.
+            audit.record(db, "temp_key_requested", requester, channel=chosen, document=f"{doc[0]} {doc[1]}")
+        else:
+            issued = credentials.issue_temp_key(db, subject.member_id, chosen, now=_now(), ttl_s=settings.temp_key_ttl_s)
+            name, _email, _number = credentials.member_contact(db, subject.member_id)
+            message_id = notices.temp_key(db, member_id=subject.member_id, name=name, channel=chosen,
+                                          recipient=issued.recipient, expires_at=issued.expires_at,
+                                          ttl_s=settings.temp_key_ttl_s)
+            audit.record(db, "temp_key_requested", requester, member_id=subject.member_id, channel=chosen)
+            sent = (message_id, issued.key, subject.member_id)
+    if sent is not None:
+        _send_after_commit(sent[0], secret=sent[1], audit_member_id=sent[2])
+    return render_template("auth/temp_key_sent.html", channel=chosen, shown=shown,
+                           ttl_minutes=max(1, settings.temp_key_ttl_s // 60))
+
+
+# ---------------------------------------------------------------- after a temporary key
+
+
+@bp.get("/ingresar/aviso-datos")
+@stage_required("consent")
+def consent():  # noqa: ANN201
+    return render_template("auth/consent.html", error=None, version=_settings().data_consent_version)
+
+
+@bp.post("/ingresar/aviso-datos")
+@stage_required("consent")
+def consent_submit():  # noqa: ANN201
+    if request.form.get("acepto") != "si":
+        return render_template(
+            "auth/consent.html", version=_settings().data_consent_version,
+            error="Para continuar debes aceptar el aviso de tratamiento de datos personales.",
+        ), 422
+    member_id = logged_member_id()
+    with session_scope() as db:
+        credentials.accept_data_consent(db, member_id, _settings().data_consent_version, now=_now())
+        audit.record(db, "data_consent_accepted", _requester(), member_id=member_id,
+                     version=_settings().data_consent_version)
+    finish_stage("consent")
+    return redirect(next_stage_url(), code=303)
+
+
+def _change_page(errors: list[str] | None = None, status: int = 200):  # noqa: ANN202
+    policy = _policy()
+    return render_template(
+        "auth/change_password.html", rules=policy.describe(), errors=errors or [], max_chars=policy.max_length,
+        **_keyboard_context(2 * policy.max_length),
+    ), status
+
+
+@bp.get("/ingresar/cambiar-clave")
+@stage_required("change")
+def change_password():  # noqa: ANN201
+    return _change_page()
+
+
+@csrf.exempt
+@bp.post("/ingresar/cambiar-clave")
+@stage_required("change")
+def change_password_submit():  # noqa: ANN201
+    policy = _policy()
+    new, repeated = _decode_keyboard_form(("n", "r"), 2 * policy.max_length)
+    member_id = logged_member_id()
+    assert member_id is not None
+    if not new:
+        return _change_page(["Ingresa tu nueva clave con el teclado virtual."], 422)
+    if new != repeated:
+        return _change_page(["La confirmación no coincide con la nueva clave."], 422)
+    now = _now()
+    requester = _requester()
+    with session_scope() as db:
+        name, email, doc_number = credentials.member_contact(db, member_id)
+        errors = policy.violations(new, forbidden=[doc_number])
+        if MSG_FORBIDDEN not in errors and credentials.matches_temp_key(db, member_id, new):
+            errors.append(MSG_FORBIDDEN)
+        if errors:
+            return _change_page(errors, 422)
+        credentials.change_password(db, member_id, new, now=now)
+        audit.record(db, "password_changed", requester, member_id=member_id)
+        notice = notices.password_changed(db, member_id=member_id, name=name, email=email, at=now, ip=requester.ip)
+    _send_after_commit(notice)
+    finish_stage("change")
+    return redirect(next_stage_url(), code=303)
+
+
+def _security_page(image: str | None, phrase: str, error: str | None = None, status: int = 200):  # noqa: ANN202
+    return render_template("auth/security_choice.html", images=SECURITY_IMAGES, selected=image, phrase=phrase,
+                           error=error, phrase_max=forms.PHRASE_MAX), status
+
+
+@bp.get("/ingresar/seguridad")
+@stage_required("security")
+def security_choice():  # noqa: ANN201
+    with session_scope() as db:
+        image, phrase = credentials.security_choice(db, logged_member_id())
+    return _security_page(image, phrase or "")
+
+
+@bp.post("/ingresar/seguridad")
+@stage_required("security")
+def security_choice_submit():  # noqa: ANN201
+    raw_image, raw_phrase = request.form.get("imagen"), request.form.get("frase")
+    try:
+        image = forms.choice(raw_image, SECURITY_IMAGES, "Elige una de las imágenes de seguridad.")
+        phrase = forms.security_phrase(raw_phrase)
+    except forms.FormError as exc:
+        shown_image = raw_image if raw_image in SECURITY_IMAGES else None
+        return _security_page(shown_image, (raw_phrase or "")[: forms.PHRASE_MAX], exc.message, 422)
+    member_id = logged_member_id()
+    with session_scope() as db:
+        credentials.set_security_choice(db, member_id, image, phrase)
+        audit.record(db, "security_choice_changed", _requester(), member_id=member_id)
+    finish_stage("security")
+    return redirect(next_stage_url(), code=303)
+
+
+# ---------------------------------------------------------------- session end and status
+
+
+@bp.post("/salir")
+def logout():  # noqa: ANN201
+    member_id = logged_member_id()
+    if member_id is not None:
+        with session_scope() as db:
+            audit.record(db, "logout", _requester(), member_id=member_id)
+    session.destroy()
+    return redirect(url_for("auth.login", sesion="salida"), code=303)
+
+
+@bp.get("/sesion/estado")
+def session_status():  # noqa: ANN201
+    g.session_no_touch = True  # asking must not count as activity
+    active = logged_member_id() is not None
+    return jsonify(activa=active, segundos_restantes=seconds_left(session, _settings()) if active else 0,
+                   aviso_s=_settings().session_idle_warning_s)
+
+
+@bp.post("/sesion/renovar")
+def session_renew():  # noqa: ANN201
+    active = logged_member_id() is not None
+    if not active:
+        raise_error(401, SESSION_MESSAGES["gone"])
+    return jsonify(activa=True, segundos_restantes=_settings().session_idle_timeout_s)

@@ -1,0 +1,54 @@
+"""How the payment pages show dates, labels and states, in Spanish (es-CO), Bogotá time."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from domain.bogota_calendar import BOGOTA
+
+MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+          "noviembre", "diciembre")
+
+# "Forma de Pago" column of the manual's Obligaciones table, by obligation kind.
+PAYMENT_TYPE = {
+    "aportes": "Cuota mensual",
+    "ahorro_permanente": "Cuota mensual",
+    "credito": "Cuota fija mensual",
+    "tarjeta": "Pago mínimo mensual",
+    "otra": "Cuota",
+}
+KIND_LABELS = {"payment": "Pago", "transfer": "Transferencia"}
+STAGE_LABELS = {
+    "recibido": "Recibido",
+    "fondeado": "Fondeado",
+    "aplicado": "Aplicado",
+    "rechazado": "Rechazado",
+    "fallido": "Fallido",
+    "vencido": "Vencido",
+    "reversado": "Reversado",
+}
+PREPAYMENT_LABELS = {"reduce_term": "Reducir el plazo", "reduce_installment": "Reducir el valor de la cuota"}
+PRODUCT_LABELS = {"rentadiario": "Rentadiario", "rentahorrito": "Rentahorrito"}
+
+
+def short_date(day: date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else "—"
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
+
+
+def bogota_moment(moment: datetime | str | None) -> str:
+    """`25 de noviembre de 2026, 5:40 p. m.` in Bogotá time."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    local = moment.astimezone(BOGOTA)
+    hour = local.hour % 12 or 12
+    suffix = "a. m." if local.hour < 12 else "p. m."
+    return f"{long_date(local.date())}, {hour}:{local.minute:02d} {suffix}"
+
+
+def iso_date_text(value: str | None) -> str:
+    return short_date(date.fromisoformat(value)) if value else "—"

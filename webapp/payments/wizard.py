@@ -1,0 +1,320 @@
+"""The wizard's choices, kept in the server-side session, and the reading of each step's
+form into them.
+
+Every amount a member types goes through `parse_whole_pesos`; every id a form posts is
+checked against the member's own obligations and accounts (another member's id, or a
+made-up one, is a 404 with the same Spanish message either way). What the member saw on
+"Verificación" is stored with its idempotency key, so "Finalizar" submits exactly that
+body and nothing the browser could have changed on the way.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from db.member_summary import ObligationLine, SavingsLine
+from db.payments.errors import MSG_NOT_YOURS_ACCOUNT, MSG_NOT_YOURS_OBLIGATION
+from db.payments.intents import build_request
+from db.payments.planning import ObligationPlan
+from domain.amortization import PrepaymentMode
+from domain.money import MoneyInputError, format_cop, parse_whole_pesos, to_money
+from domain.payment_request import (
+    KIND_PAYMENT,
+    KIND_TRANSFER,
+    MSG_BAD_PREPAYMENT_MODE,
+    MSG_NO_LINES,
+    MSG_PSE_UNAVAILABLE,
+    PaymentRequest,
+    request_hash,
+)
+
+WIZARD = "pagos_asistente"
+ISSUED = "pagos_claves"
+ISSUED_MAX = 5  # a few tabs or a replay still find their key; older ones are forgotten
+
+TIPO_VENTANILLA = "ventanilla"
+TIPO_INDIVIDUAL = "individual"
+FORMA_DEBITO = "debito"
+FORMA_PSE = "pse"
+FORMA_MULTIPLE = "multiple"
+
+MSG_CHOOSE_TIPO = "Seleccione el tipo de pago"
+MSG_NOTHING_OVERDUE = "No tiene obligaciones vencidas. Use la opción Pago de obligaciones individualmente"
+MSG_CHOOSE_FORMA = "Seleccione una forma de pago"
+MSG_CHOOSE_ACCOUNT = "Seleccione la cuenta de ahorros a debitar"
+MSG_CHOOSE_ACCOUNTS = "Seleccione al menos dos cuentas y el valor a debitar de cada una"
+MSG_ONE_BLANK = "Deje en blanco el valor de una sola cuenta (de ella se debita el saldo restante)"
+MSG_SPLIT_MISMATCH = "La suma de los valores por cuenta debe ser igual al total a pagar"
+MSG_TRANSFER_TARGET = "Seleccione la cuenta de destino"
+MSG_TRANSFER_SOURCE = "Seleccione la cuenta de origen"
+MSG_TRANSFER_SAME = "La cuenta de origen y la de destino deben ser distintas"
+
+
+class StepError(Exception):
+    """The form of a step was refused: `status` 422 (re-show the step with `message` and
+    the per-field `fields`) or 404 (an id that is not the member's)."""
+
+    def __init__(self, message: str, *, status: int = 422, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.fields = dict(fields or {})
+
+
+@dataclass
+class Wizard:
+    """What the member has chosen so far (JSON-able, lives in the session)."""
+
+    kind: str = KIND_PAYMENT
+    tipo: str | None = None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    forma: str | None = None
+    funding: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((Decimal(line["amount"]) for line in self.lines), Decimal("0.00"))
+
+    def body(self) -> dict[str, Any]:
+        return {"kind": self.kind, "lines": self.lines, "funding": self.funding}
+
+    def request(self) -> PaymentRequest:
+        """The normalized request; raises PaymentInputError (Spanish) when inconsistent."""
+        return build_request(kind=self.kind, lines=self.lines, funding=self.funding)
+
+    def ready_for(self, step: str) -> bool:
+        if step == "obligaciones":
+            return self.kind == KIND_PAYMENT and self.tipo is not None
+        if step == "formas":
+            return self.kind == KIND_PAYMENT and bool(self.lines)
+        return bool(self.lines) and bool(self.funding)
+
+
+def load(session: Mapping[str, Any]) -> Wizard:
+    raw = session.get(WIZARD) or {}
+    return Wizard(
+        kind=raw.get("kind", KIND_PAYMENT),
+        tipo=raw.get("tipo"),
+        lines=list(raw.get("lines") or []),
+        forma=raw.get("forma"),
+        funding=list(raw.get("funding") or []),
+    )
+
+
+def save(session: dict[str, Any], wizard: Wizard) -> None:
+    session[WIZARD] = {"kind": wizard.kind, "tipo": wizard.tipo, "lines": wizard.lines, "forma": wizard.forma,
+                       "funding": wizard.funding}
+
+
+def clear(session: dict[str, Any]) -> None:
+    session.pop(WIZARD, None)
+
+
+# ---------------------------------------------------------------- ids from forms
+
+
+def _form_id(value: object) -> int | None:
+    text = str(value or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        return None
+    number = int(text)
+    return number if number > 0 else None
+
+
+def owned_id(value: object, owned: Mapping[int, object], message: str) -> int:
+    """An id posted by a form that must be one of the member's; anything else is a 404."""
+    number = _form_id(value)
+    if number is None or number not in owned:
+        raise StepError(message, status=404)
+    return number
+
+
+def _suffix_ids(form: MultiDict, prefix: str) -> list[str]:
+    return [name[len(prefix):] for name in form if name.startswith(prefix)]
+
+
+# ---------------------------------------------------------------- step 1: Tipo de Pago
+
+
+def read_tipo(form: MultiDict) -> str:
+    tipo = form.get("tipo")
+    if tipo not in (TIPO_VENTANILLA, TIPO_INDIVIDUAL):
+        raise StepError(MSG_CHOOSE_TIPO)
+    return tipo
+
+
+def overdue_wizard_lines(overdue: Sequence[Any]) -> list[dict[str, Any]]:
+    if not overdue:
+        raise StepError(MSG_NOTHING_OVERDUE)
+    return [{"obligation_id": line.obligation_id, "amount": str(line.amount)} for line in overdue]
+
+
+# ---------------------------------------------------------------- step 2: Obligaciones
+
+
+def read_obligations(
+    form: MultiDict, rows: Mapping[int, ObligationLine], plans: Mapping[int, ObligationPlan]
+) -> list[dict[str, Any]]:
+    """The lines the member chose: the next installment (checkbox `cuota`) or "Otro valor"
+    (`otro_<id>`, whole pesos), with the prepayment choice (`modo_<id>`) for loans."""
+    for raw in form.getlist("cuota") + _suffix_ids(form, "otro_") + _suffix_ids(form, "modo_"):
+        owned_id(raw, rows, MSG_NOT_YOURS_OBLIGATION)
+    checked = {_form_id(raw) for raw in form.getlist("cuota")}
+    errors: dict[str, str] = {}
+    lines: list[dict[str, Any]] = []
+    for obligation_id, row in rows.items():
+        typed = (form.get(f"otro_{obligation_id}") or "").strip()
+        if typed:
+            try:
+                amount = to_money(parse_whole_pesos(typed))
+            except MoneyInputError as exc:
+                errors[f"otro_{obligation_id}"] = exc.message
+                continue
+        elif obligation_id in checked:
+            amount = to_money(row.next_installment)
+        else:
+            continue
+        plan = plans[obligation_id]
+        if amount > plan.max_payable:
+            errors[f"otro_{obligation_id}"] = (
+                f"El valor supera lo adeudado en {plan.label} (máximo {format_cop(plan.max_payable)})"
+            )
+            continue
+        line: dict[str, Any] = {"obligation_id": obligation_id, "amount": str(amount)}
+        if amount > plan.owed_now:
+            mode = form.get(f"modo_{obligation_id}")
+            if mode not in {m.value for m in PrepaymentMode}:
+                errors[f"modo_{obligation_id}"] = MSG_BAD_PREPAYMENT_MODE
+                continue
+            line["prepayment_mode"] = mode
+        lines.append(line)
+    if errors:
+        raise StepError(next(iter(errors.values())), fields=errors)
+    if not lines:
+        raise StepError(MSG_NO_LINES)
+    return lines
+
+
+# ---------------------------------------------------------------- step 3: Formas de Pago
+
+
+def read_funding(form: MultiDict, total: Decimal, accounts: Mapping[int, SavingsLine],
+                 excluded: Sequence[int] = ()) -> tuple[str, list[dict[str, Any]]]:
+    """`forma` = debito (one `cuenta`), pse (refused for now) or multiple (`cuentas`, each
+    with `valor_<id>`; one value may be left blank to take the rest)."""
+    usable = {i: a for i, a in accounts.items() if i not in excluded}
+    forma = form.get("forma")
+    if forma == FORMA_PSE:
+        raise StepError(MSG_PSE_UNAVAILABLE)
+    if forma == FORMA_DEBITO:
+        if not form.get("cuenta"):
+            raise StepError(MSG_CHOOSE_ACCOUNT)
+        account_id = owned_id(form.get("cuenta"), usable, MSG_NOT_YOURS_ACCOUNT)
+        return forma, [{"savings_account_id": account_id, "amount": str(to_money(total))}]
+    if forma == FORMA_MULTIPLE:
+        return forma, _split(form, total, usable)
+    raise StepError(MSG_CHOOSE_FORMA)
+
+
+def _split(form: MultiDict, total: Decimal, usable: Mapping[int, SavingsLine]) -> list[dict[str, Any]]:
+    for raw in _suffix_ids(form, "valor_"):
+        owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT)
+    chosen = [owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT) for raw in form.getlist("cuentas")]
+    chosen = sorted(set(chosen))
+    if len(chosen) < 2:
+        raise StepError(MSG_CHOOSE_ACCOUNTS)
+    amounts: dict[int, Decimal | None] = {}
+    errors: dict[str, str] = {}
+    for account_id in chosen:
+        typed = (form.get(f"valor_{account_id}") or "").strip()
+        if not typed:
+            amounts[account_id] = None
+            continue
+        try:
+            amounts[account_id] = to_money(parse_whole_pesos(typed))
+        except MoneyInputError as exc:
+            errors[f"valor_{account_id}"] = exc.message
+    if errors:
+        raise StepError(next(iter(errors.values())), fields=errors)
+    blanks = [i for i, amount in amounts.items() if amount is None]
+    if len(blanks) > 1:
+        raise StepError(MSG_ONE_BLANK)
+    typed_sum = sum((a for a in amounts.values() if a is not None), Decimal("0.00"))
+    if blanks:
+        rest = to_money(total) - typed_sum
+        if rest <= 0:
+            raise StepError(MSG_SPLIT_MISMATCH)
+        amounts[blanks[0]] = rest
+    elif typed_sum != to_money(total):
+        raise StepError(f"{MSG_SPLIT_MISMATCH} ({format_cop(total)})")
+    return [{"savings_account_id": i, "amount": str(amounts[i])} for i in chosen]
+
+
+# ---------------------------------------------------------------- Transferencias
+
+
+def read_transfer(form: MultiDict, accounts: Mapping[int, SavingsLine]) -> Wizard:
+    errors: dict[str, str] = {}
+    if not form.get("destino"):
+        errors["destino"] = MSG_TRANSFER_TARGET
+    if not form.get("origen"):
+        errors["origen"] = MSG_TRANSFER_SOURCE
+    target = owned_id(form.get("destino"), accounts, MSG_NOT_YOURS_ACCOUNT) if form.get("destino") else None
+    source = owned_id(form.get("origen"), accounts, MSG_NOT_YOURS_ACCOUNT) if form.get("origen") else None
+    amount: Decimal | None = None
+    try:
+        amount = to_money(parse_whole_pesos(form.get("valor") or ""))
+    except MoneyInputError as exc:
+        errors["valor"] = exc.message
+    if target is not None and target == source:
+        errors["origen"] = MSG_TRANSFER_SAME
+    if errors:
+        raise StepError(next(iter(errors.values())), fields=errors)
+    assert target is not None and source is not None and amount is not None
+    return Wizard(
+        kind=KIND_TRANSFER,
+        lines=[{"target_savings_account_id": target, "amount": str(amount)}],
+        forma=FORMA_DEBITO,
+        funding=[{"savings_account_id": source, "amount": str(amount)}],
+    )
+
+
+# ---------------------------------------------------------------- idempotency keys
+
+
+def new_key() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
+
+
+def issue_key(session: dict[str, Any], wizard: Wizard, *, total_text: str, otp_required: bool) -> dict[str, Any]:
+    """The key for the body shown on "Verificación". Shown again (a refresh, a return from
+    "Anterior") with the same body and not yet submitted, the same key: whatever the
+    member does with those pages, one body is one payment."""
+    body = wizard.body()
+    digest = request_hash(wizard.request())
+    issued: list[dict[str, Any]] = list(session.get(ISSUED) or [])
+    if issued and issued[-1]["digest"] == digest and issued[-1].get("intent_id") is None:
+        return issued[-1]
+    entry = {"key": new_key(), "body": body, "digest": digest, "total": total_text, "otp": otp_required,
+             "intent_id": None}
+    session[ISSUED] = (issued + [entry])[-ISSUED_MAX:]
+    return entry
+
+
+def find_issued(session: Mapping[str, Any], key: object) -> dict[str, Any] | None:
+    if not isinstance(key, str) or not key:
+        return None
+    return next((dict(e) for e in session.get(ISSUED) or [] if e.get("key") == key), None)
+
+
+def remember_intent(session: dict[str, Any], key: str, intent_id: int) -> None:
+    issued = [dict(e) for e in session.get(ISSUED) or []]
+    for entry in issued:
+        if entry["key"] == key:
+            entry["intent_id"] = intent_id
+    session[ISSUED] = issued
