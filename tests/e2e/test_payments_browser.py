@@ -33,7 +33,6 @@ from tests.processes import start, start_web, start_worker, wait_http
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEMO = "1077227777"
-CHROMIUM = os.environ.get("ZONA_CHROMIUM", "/usr/bin/chromium")
 APPLIED_WITHIN_S = 5.0
 
 
@@ -71,23 +70,7 @@ def stack(database_url: str, state_dir: Path, tmp_path_factory: pytest.TempPathF
             proc.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="es-CO", timezone_id="America/Bogota")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
+# `browser` and `page` come from tests/e2e/conftest.py (one Playwright per session).
 
 
 # ---------------------------------------------------------------- reading the pages
