@@ -80,14 +80,9 @@ def _record_failure(message_id: int, exc: Exception, *, final: bool) -> None:
 
 
 def enqueue_send(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
-    """Call only after the transaction that wrote the message has committed.
-
-    Sent through our Celery app explicitly: a `shared_task` proxy resolves the *current*
-    app, which is thread-local, and in a web server's request thread that is Celery's
-    unconfigured default app, where the message would silently go nowhere."""
-    from .celery_app import app as celery
-
-    celery.tasks[send_outbox_message.name].apply_async(
+    """Call only after the transaction that wrote the message has committed. The secret
+    travels only in the message, redacted from logs and Flower."""
+    send_outbox_message.apply_async(
         args=[message_id],
         kwargs={"secret": secret, "audit_member_id": audit_member_id},
         argsrepr=f"({message_id},)",
