@@ -75,3 +75,25 @@ def mark_attempt_failed(session: Session, message_id: int, error: str, *, final:
     row.last_error = error[:ERROR_MAX]
     if final:
         row.status = "failed"
+
+
+def claim_stale_pending(session: Session, *, older_than_s: float, limit: int = 100) -> list[int]:
+    """Pending messages nobody has sent within `older_than_s` (a receipt written by a
+    payment, a nudge lost with a dead worker). Messages waiting for a secret are left
+    out: the secret was only ever in the lost task, so they can never be sent."""
+    from datetime import timedelta
+
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
+    return list(
+        session.execute(
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.created_at <= cutoff,
+                OutboxMessage.body.not_like(f"%{SECRET_PLACEHOLDER}%"),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )

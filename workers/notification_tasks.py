@@ -88,3 +88,18 @@ def enqueue_send(message_id: int, *, secret: str | None = None, audit_member_id:
         argsrepr=f"({message_id},)",
         kwargsrepr=f"{{'secret': {REDACTED if secret else None}, 'audit_member_id': {audit_member_id}}}",
     )
+
+
+DISPATCH_AFTER_S = 2.0
+
+
+@shared_task(name="workers.notification_tasks.dispatch_outbox", acks_late=True)
+def dispatch_outbox() -> int:
+    """Beat: nudge every pending message that is not already on its way (receipts that
+    payments wrote in their own transaction, or whose send task died). Sending twice is
+    prevented by `claim_pending`'s row lock and status check, not by this scan."""
+    with session_scope() as session:
+        ids = outbox.claim_stale_pending(session, older_than_s=DISPATCH_AFTER_S)
+    for message_id in ids:
+        enqueue_send(message_id)
+    return len(ids)
