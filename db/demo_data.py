@@ -11,7 +11,7 @@ import json
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from .enrollment import (
     open_savings_account,
     record_payroll_discount,
 )
+from .ledger import credit, debit, post_entry
 from .models import Credential, Member, ObligationKind, SavingsProduct
 
 PAYING_ENTITY = ("218", "COOPERATIVA ALIANZA", Decimal("1.0000"))
@@ -169,8 +170,6 @@ def create_demo_member(session: Session, spec: DemoMember, today: date, hash_pas
             disbursement_date=disbursed, first_due=add_months(disbursed, 1), into=rentadiario,
         )
         # The disbursement went out to the member's bank: keep Rentadiario at its figure.
-        from .ledger import credit, debit, post_entry
-
         post_entry(
             session, kind="withdrawal", description="Retiro desembolso a cuenta externa",
             postings=[debit(rentadiario.ledger_account_id, amount), credit(chart.coop_account_id(session, "banks"), amount)],
@@ -193,8 +192,6 @@ def create_demo_member(session: Session, spec: DemoMember, today: date, hash_pas
         credential.security_image = "colibri"
         credential.security_phrase = "Mi cooperativa, mi futuro"
         member.data_consent_version = "2024-01"
-        from datetime import datetime, timezone
-
         member.data_consent_at = datetime.now(timezone.utc)
     session.flush()
     return member, password

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.allocation import InstallmentDue, allocate
+from domain.allocation import allocate
 from domain.amortization import french_schedule
 from domain.bogota_calendar import add_months, monthly_due_dates
 from domain.money import to_money
@@ -217,20 +217,8 @@ def collect_from_payroll(session: Session, obligation: Obligation, installment: 
     it is allocated like any payment (late interest, fees, interest, principal)."""
     ids = chart.coop_account_ids(session)
     outstanding = installment.outstanding
-    due = InstallmentDue(
-        installment_id=installment.id,
-        number=installment.number,
-        due_date=installment.due_date,
-        late_interest=installment.late_interest - installment.paid_late_interest,
-        fees=installment.fees - installment.paid_fees,
-        interest=installment.interest - installment.paid_interest,
-        principal=installment.principal - installment.paid_principal,
-    )
-    (row,) = allocate(outstanding, [due]).rows
-    installment.paid_late_interest += row.late_interest
-    installment.paid_fees += row.fees
-    installment.paid_interest += row.interest
-    installment.paid_principal += row.principal
+    (row,) = allocate(outstanding, [installment.as_due()]).rows
+    installment.record(row)
     postings: list[Posting] = [
         debit(ids["banks"], outstanding),
         credit(obligation.ledger_account_id, row.principal),

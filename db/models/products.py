@@ -21,11 +21,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from domain.allocation import AllocationRow, InstallmentDue
 
 from .base import Base, Money, Rate, UtcNow
 
@@ -162,6 +163,25 @@ class Installment(Base):
     @property
     def outstanding(self) -> Decimal:
         return self.total - self.paid
+
+    def as_due(self) -> InstallmentDue:
+        """What is still owed, component by component, for the allocation strategy."""
+        return InstallmentDue(
+            installment_id=self.id,
+            number=self.number,
+            due_date=self.due_date,
+            late_interest=self.late_interest - self.paid_late_interest,
+            fees=self.fees - self.paid_fees,
+            interest=self.interest - self.paid_interest,
+            principal=self.principal - self.paid_principal,
+        )
+
+    def record(self, row: AllocationRow) -> None:
+        """Add an allocation's split to what has been paid (the CHECK keeps it ≤ billed)."""
+        self.paid_late_interest += row.late_interest
+        self.paid_fees += row.fees
+        self.paid_interest += row.interest
+        self.paid_principal += row.principal
 
 
 class SavingsAccount(Base):

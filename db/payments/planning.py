@@ -28,7 +28,7 @@ class ObligationPlan:
 
     @property
     def dues(self) -> list[InstallmentDue]:
-        return [installment_due(i) for i in self.due_installments]
+        return [i.as_due() for i in self.due_installments]
 
     @property
     def owed_now(self) -> Decimal:
@@ -49,18 +49,6 @@ class ObligationPlan:
 
 def obligation_label(obligation: Obligation) -> str:
     return f"{obligation.description} {obligation.number}"
-
-
-def installment_due(installment: Installment) -> InstallmentDue:
-    return InstallmentDue(
-        installment_id=installment.id,
-        number=installment.number,
-        due_date=installment.due_date,
-        late_interest=installment.late_interest - installment.paid_late_interest,
-        fees=installment.fees - installment.paid_fees,
-        interest=installment.interest - installment.paid_interest,
-        principal=installment.principal - installment.paid_principal,
-    )
 
 
 def obligation_plan(obligation: Obligation, today: date) -> ObligationPlan:

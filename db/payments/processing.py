@@ -217,11 +217,7 @@ def _book(session: Session, intent: PaymentIntent, locked: _Locked, now: datetim
         split = split_amount(plan, line.amount)
         by_id = {i.id: i for i in plan.due_installments}
         for row in split.rows:
-            installment = by_id[row.installment_id]
-            installment.paid_late_interest += row.late_interest
-            installment.paid_fees += row.fees
-            installment.paid_interest += row.interest
-            installment.paid_principal += row.principal
+            by_id[row.installment_id].record(row)
             amounts[obligation.ledger_account_id][1] += row.principal
             amounts[ids["interest_income"]][1] += row.interest
             amounts[ids["insurance_payable"]][1] += row.fees

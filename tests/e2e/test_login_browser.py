@@ -7,22 +7,22 @@ Real processes on free ports: gunicorn, a Celery worker on the real broker, the 
 sink and the development SMS gateway."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
-from db.engine import get_engine, session_scope
-from db.models import Base, Credential, Member
+from db.engine import session_scope
+from db.models import Credential, Member
 from integrations.sms_gateway_dev import read_messages as read_sms
-from tests.conftest import ROOT, free_port
-from tests.processes import start, start_web, start_worker, wait_for, wait_http
+from tests.conftest import free_port
+from tests.e2e.zone_login import click_keys, key_label, login_member
+from tests.e2e.zone_stack import zone_stack
+from tests.processes import start_web, wait_for, wait_http
 from zona_privada.smtp_sink import read_messages as read_mail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,39 +32,8 @@ NEW_MEMBER = "52345678"
 
 @pytest.fixture(scope="module")
 def stack(database_url: str, state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from db.seed import seed_demo_members
-    from zona_privada.settings import get_settings
-
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with get_engine().begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    creds = {c["documento"]: c["clave"] for c in seed_demo_members(None)}
-    settings = get_settings()
-    for url in (settings.sessions_redis_url, settings.throttle_redis_url, settings.broker_redis_url):
-        redis.Redis.from_url(url).flushdb()
-
-    logs = tmp_path_factory.mktemp("e2e-login")
-    mail_dir, sms_dir = logs / "mail", logs / "sms"
-    smtp_port, sms_port, web_port = free_port(), free_port(), free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, ZONA_STATE_DIR=str(state_dir), PYTHONPATH=str(ROOT),
-               ZONA_SMTP_PORT=str(smtp_port), ZONA_SMS_GATEWAY_URL=f"http://127.0.0.1:{sms_port}")
-    procs = [
-        start("smtp", [sys.executable, "-m", "zona_privada.smtp_sink", "--port", str(smtp_port), "--folder",
-                       str(mail_dir)], env, logs),
-        start("sms", [sys.executable, "-m", "integrations.sms_gateway_dev", "--port", str(sms_port), "--folder",
-                      str(sms_dir)], env, logs),
-        start_worker(env, logs, concurrency=1),
-        start_web(env, logs, web_port, workers=2),
-    ]
-    try:
-        base = f"http://127.0.0.1:{web_port}"
-        assert wait_http(f"{base}/ingresar", 30) == 200, procs[-1].log()
-        assert wait_http(f"http://127.0.0.1:{sms_port}/healthz", 15) == 200, procs[1].log()
-        yield {"base": base, "mail_dir": mail_dir, "sms_dir": sms_dir, "procs": procs, "env": env, "logs": logs,
-               "creds": creds}
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+    with zone_stack(database_url, state_dir, tmp_path_factory.mktemp("e2e-login"), worker_concurrency=1) as running:
+        yield running
 
 
 @pytest.fixture
@@ -82,24 +51,10 @@ def new_member(stack: dict[str, Any]) -> None:
 # `browser` and `page` come from tests/e2e/conftest.py (one Playwright per session).
 
 
-def key_label(char: str) -> str:
-    if char.isdigit():
-        return f"número {char}"
-    return f"letra {char} {'mayúscula' if char.isupper() else 'minúscula'}"
 
 
-def set_shift(page: Any, upper: bool) -> None:
-    shift = page.locator(".vk-shift")
-    if (shift.get_attribute("aria-pressed") == "true") != upper:
-        shift.click()
 
 
-def click_keys(page: Any, secret: str) -> None:
-    """Mouse: click each on-screen key, switching Mayúsculas as needed."""
-    for char in secret:
-        if char.isalpha():
-            set_shift(page, char.isupper())
-        page.get_by_role("button", name=key_label(char), exact=True).click()
 
 
 def keyboard_only_keys(page: Any, secret: str) -> None:
@@ -238,14 +193,6 @@ def test_new_member_first_access(stack, new_member, page, channel, new_key, imag
         assert label in events
 
 
-def login_member(page: Any, base: str, number: str, secret: str) -> None:
-    page.goto(f"{base}/ingresar")
-    page.fill("#documento", number)
-    page.click("#continuar")
-    page.get_by_text("Ingresa tu clave con el teclado virtual").wait_for()
-    click_keys(page, secret)
-    page.click("#ingresar")
-    page.locator("#member-name").wait_for()
 
 
 def test_idle_warning(stack, page) -> None:  # noqa: ANN001

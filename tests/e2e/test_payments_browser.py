@@ -8,9 +8,7 @@ Real processes on free ports: gunicorn, a Celery worker on the real broker, the 
 sink. Nothing is run in this process but the browser and the SQL that checks."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select, text
 
-from db.engine import get_engine, session_scope
-from db.models import Base, Installment, Member, Obligation, SavingsAccount
+from db.engine import session_scope
+from db.models import Installment, Member, Obligation, SavingsAccount
 from domain.bogota_calendar import BOGOTA
-from tests.conftest import ROOT, free_port
 from tests.e2e.zone_login import login_member
-from tests.processes import start, start_web, start_worker, wait_http
+from tests.e2e.zone_stack import zone_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -38,36 +34,8 @@ APPLIED_WITHIN_S = 5.0
 
 @pytest.fixture(scope="module")
 def stack(database_url: str, state_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from db.seed import seed_demo_members
-    from zona_privada.settings import get_settings
-
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with get_engine().begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    creds = {c["documento"]: c["clave"] for c in seed_demo_members(None)}
-    settings = get_settings()
-    for url in (settings.sessions_redis_url, settings.throttle_redis_url, settings.broker_redis_url):
-        client = redis.Redis.from_url(url)
-        client.flushdb()
-        client.close()
-
-    logs = tmp_path_factory.mktemp("e2e-payments")
-    smtp_port, web_port = free_port(), free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, ZONA_STATE_DIR=str(state_dir), PYTHONPATH=str(ROOT),
-               ZONA_SMTP_PORT=str(smtp_port))
-    procs = [
-        start("smtp", [sys.executable, "-m", "zona_privada.smtp_sink", "--port", str(smtp_port), "--folder",
-                       str(logs / "mail")], env, logs),
-        start_worker(env, logs, concurrency=2),
-        start_web(env, logs, web_port, workers=2),
-    ]
-    try:
-        base = f"http://127.0.0.1:{web_port}"
-        assert wait_http(f"{base}/ingresar", 30) == 200, procs[-1].log()
-        yield {"base": base, "creds": creds, "procs": procs}
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
+    with zone_stack(database_url, state_dir, tmp_path_factory.mktemp("e2e-payments")) as running:
+        yield running
 
 
 # `browser` and `page` come from tests/e2e/conftest.py (one Playwright per session).

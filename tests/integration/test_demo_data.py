@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+
 from decimal import Decimal
 
 import pytest
