@@ -77,23 +77,36 @@ def mark_attempt_failed(session: Session, message_id: int, error: str, *, final:
         row.status = "failed"
 
 
+REDISPATCH_BASE_S = 30.0
+REDISPATCH_MAX_S = 900.0
+
+
 def claim_stale_pending(session: Session, *, older_than_s: float, limit: int = 100) -> list[int]:
-    """Pending messages nobody has sent within `older_than_s` (a receipt written by a
-    payment, a nudge lost with a dead worker). Messages waiting for a secret are left
-    out: the secret was only ever in the lost task, so they can never be sent."""
+    """Pending messages due for a nudge: new ones nobody sent within `older_than_s` (a
+    receipt written by a payment) and ones whose send task was lost or failed. Each is
+    given its next nudge time here, with backoff, so a scan never queues a message that
+    is already on its way. Messages waiting for a secret are left out: the secret was
+    only ever in the lost task, so they can never be sent."""
     from datetime import timedelta
 
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than_s)
-    return list(
+    from sqlalchemy import func, literal, update
+
+    now = datetime.now(timezone.utc)
+    due_at = func.coalesce(OutboxMessage.next_attempt_at, OutboxMessage.created_at + timedelta(seconds=older_than_s))
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.attempts)
+        .where(
+            OutboxMessage.status == "pending",
+            due_at <= literal(now),
+            OutboxMessage.body.not_like(f"%{SECRET_PLACEHOLDER}%"),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for message_id, attempts in rows:
+        wait_s = min(REDISPATCH_MAX_S, REDISPATCH_BASE_S * 2 ** min(attempts, 5))
         session.execute(
-            select(OutboxMessage.id)
-            .where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.created_at <= cutoff,
-                OutboxMessage.body.not_like(f"%{SECRET_PLACEHOLDER}%"),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(next_attempt_at=now + timedelta(seconds=wait_s))
+        )
+    return [message_id for message_id, _ in rows]

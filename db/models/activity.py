@@ -45,6 +45,9 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(10), server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the dispatcher may nudge it again: a message already on its way is not queued
+    # a second time, and one that keeps failing is retried less and less often.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (

@@ -58,7 +58,7 @@ from ..models import (
     SavingsAccount,
 )
 from .planning import ObligationPlan, split_amount
-from .receipts import receipt_email
+from .receipts import format_receipt_number, receipt_email
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows, owned_accounts, owned_obligations
 from .intents import utcnow
 
@@ -311,6 +311,9 @@ def next_receipt_number(session: Session) -> int:
     ).scalar_one()
 
 
+RECEIPT_NUMBER_SLOT = "[[COMPROBANTE]]"
+
+
 def _finish_applied(session: Session, intent: PaymentIntent, now: datetime) -> StepResult:
     _move(intent, IntentState.APPLIED, now)
     intent.applied_at = now
@@ -318,24 +321,23 @@ def _finish_applied(session: Session, intent: PaymentIntent, now: datetime) -> S
     intent.failure_reason = None
     session.add(AuditEvent(member_id=intent.member_id, kind="payment_applied", payment_intent_id=intent.id,
                            detail={"total": str(intent.total_amount)}))
-    # Last: the counter row stays locked until commit, so keep that window short.
-    intent.receipt_number = next_receipt_number(session)
     session.flush()
-    _queue_receipt_email(session, intent)
-    log.info("payment intent applied", extra={"intent_id": intent.id, "receipt_number": intent.receipt_number})
-    return StepResult(intent.id, Outcome.APPLIED, intent.state)
-
-
-def _queue_receipt_email(session: Session, intent: PaymentIntent) -> None:
     member = session.get(Member, intent.member_id)
     assert member is not None
-    subject, body = receipt_email(session, intent)
+    subject, body = receipt_email(session, intent, number_text=RECEIPT_NUMBER_SLOT)
+    # Last: the global counter row stays locked until COMMIT and every payment waits on
+    # it, so only the bump and one INSERT come after it (the e-mail was composed above).
+    intent.receipt_number = next_receipt_number(session)
+    number = format_receipt_number(intent.receipt_number)
     session.execute(
         pg_insert(OutboxMessage)
-        .values(channel="email", recipient=member.email, subject=subject[:200], body=body,
-                dedupe_key=f"payment-receipt:{intent.id}")
+        .values(channel="email", recipient=member.email, subject=subject.replace(RECEIPT_NUMBER_SLOT, number)[:200],
+                body=body.replace(RECEIPT_NUMBER_SLOT, number), dedupe_key=f"payment-receipt:{intent.id}")
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
+    session.flush()
+    log.info("payment intent applied", extra={"intent_id": intent.id, "receipt_number": intent.receipt_number})
+    return StepResult(intent.id, Outcome.APPLIED, intent.state)
 
 
 # --- two-phase holds: for intents that wait on an outside party (PSE, later) ---------

@@ -132,13 +132,14 @@ def receipt(session: Session, member_id: int, intent_id: int) -> dict[str, objec
     }
 
 
-def receipt_email(session: Session, intent: PaymentIntent) -> tuple[str, str]:
+def receipt_email(session: Session, intent: PaymentIntent, *, number_text: str | None = None) -> tuple[str, str]:
     """Subject and plain-text body of the receipt e-mail (queued in the outbox by the
-    transaction that applies the payment)."""
-    assert intent.receipt_number is not None and intent.applied_at is not None
+    transaction that applies the payment). `number_text` stands in for the receipt
+    number when the e-mail is composed before the number is taken."""
+    assert (intent.receipt_number is not None or number_text is not None) and intent.applied_at is not None
     data = _receipt_data(session, intent)
     member: Member = data["member"]  # type: ignore[assignment]
-    number = format_receipt_number(intent.receipt_number)
+    number = number_text or format_receipt_number(intent.receipt_number)  # type: ignore[arg-type]
     what = "transferencia" if intent.kind.value == "transfer" else "pago"
     out = [
         f"Estimado(a) {member.full_name}:",

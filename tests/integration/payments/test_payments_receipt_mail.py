@@ -57,3 +57,24 @@ def test_receipt_mail_is_dispatched_and_sent_once(demo, redis_client, subprocess
 def _status(message_id: int) -> str:
     with session_scope() as session:
         return session.get(OutboxMessage, message_id).status
+
+
+def test_dispatcher_does_not_requeue_a_message_on_its_way(demo) -> None:  # noqa: ANN001
+    """A scan gives each message its next nudge time: scanning again at once finds
+    nothing, so a slow or absent SMTP server never floods the queue."""
+    from datetime import timedelta
+
+    from db import outbox
+
+    with session_scope() as session:
+        message_id = outbox.enqueue(session, channel="email", recipient="x@example.coop", subject="s", body="b",
+                                    dedupe_key="test-redispatch")
+        session.get(OutboxMessage, message_id).created_at -= timedelta(seconds=60)
+    with session_scope() as session:
+        assert outbox.claim_stale_pending(session, older_than_s=2) == [message_id]
+    with session_scope() as session:
+        assert outbox.claim_stale_pending(session, older_than_s=2) == []
+        row = session.get(OutboxMessage, message_id)
+        row.next_attempt_at -= timedelta(seconds=outbox.REDISPATCH_MAX_S)  # the backoff has passed
+    with session_scope() as session:
+        assert outbox.claim_stale_pending(session, older_than_s=2) == [message_id]
