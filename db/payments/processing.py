@@ -96,6 +96,17 @@ def lock_intent(session: Session, intent_id: int) -> PaymentIntent | None:
     ).scalar_one_or_none()
 
 
+def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> PaymentIntent | StepResult:
+    """DESIGN §4 rule 1: lock the intent row and check the state this step expects; any
+    other state means the step already ran (or another one did), so it does nothing."""
+    intent = lock_intent(session, intent_id)
+    if intent is None:
+        return StepResult(intent_id, Outcome.MISSING, None)
+    if intent.state is not expected:
+        return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
+    return intent
+
+
 def _move(intent: PaymentIntent, target: IntentState, now: datetime) -> None:
     ensure_transition(intent.state, target)
     intent.state = target
@@ -155,10 +166,10 @@ def apply_intent(
     failed requirement's reason ("Saldo insuficiente") and nothing posted."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = lock_intent(session, intent_id)
-    if intent is None:
-        return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not IntentState.CREATED or any(a.kind is AttemptKind.PSE for a in intent.attempts):
+    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    if isinstance(intent, StepResult):
+        return intent
+    if any(a.kind is AttemptKind.PSE for a in intent.attempts):  # those take the hold path
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
@@ -350,11 +361,9 @@ def place_holds(
     pending transfer). The balance does not move; the available balance does."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = lock_intent(session, intent_id)
-    if intent is None:
-        return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not IntentState.CREATED:
-        return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
+    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    if isinstance(intent, StepResult):
+        return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
         return _reject(session, intent, locked.failure_reason, now)
@@ -380,11 +389,9 @@ def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None
     """funding → funded: every outside source answered yes (the PSE issue calls this when
     PSE says OK). Returns the settle step to enqueue after commit."""
     now = now or utcnow()
-    intent = lock_intent(session, intent_id)
-    if intent is None:
-        return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not IntentState.FUNDING:
-        return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
+    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    if isinstance(intent, StepResult):
+        return intent
     _move(intent, IntentState.FUNDED, now)
     intent.step_deadline_at = now + timedelta(seconds=get_settings().intent_step_deadline_s)
     session.flush()
@@ -398,11 +405,9 @@ def settle_intent(
     transaction. The holds already passed the balance check when placed."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = lock_intent(session, intent_id)
-    if intent is None:
-        return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not IntentState.FUNDED:
-        return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
+    intent = _lock_expecting(session, intent_id, IntentState.FUNDED)
+    if isinstance(intent, StepResult):
+        return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     _move(intent, IntentState.APPLYING, now)
     if locked.failure_reason is not None and locked.failure_reason not in _HOLD_COVERED:
@@ -465,11 +470,9 @@ def release_intent(
     """funding → rejected/expired: the outside party said no (or never answered within
     the hold's TTL): void the holds, nothing moves."""
     now = now or utcnow()
-    intent = lock_intent(session, intent_id)
-    if intent is None:
-        return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not IntentState.FUNDING:
-        return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
+    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    if isinstance(intent, StepResult):
+        return intent
     _move(intent, IntentState.EXPIRED if expired else IntentState.REJECTED, now)
     intent.failure_reason = reason[:200]
     intent.step_deadline_at = None
