@@ -451,17 +451,24 @@ def _fail(session: Session, intent: PaymentIntent, reason: str, now: datetime) -
     intent.failure_reason = reason[:200]
     intent.step_deadline_at = None
     for attempt in intent.attempts:
-        if attempt.state is AttemptState.HELD:
-            attempt.state = AttemptState.VOIDED
-            attempt.updated_at = now
-        elif not attempt.state.is_terminal():
+        if attempt.state is not AttemptState.HELD and not attempt.state.is_terminal():
             ensure_attempt_transition(attempt.state, AttemptState.FAILED)
             attempt.state = AttemptState.FAILED
             attempt.updated_at = now
-    _void_holds(session, intent, now)
+    _void_held(session, intent, now)
     session.flush()
     log.warning("payment intent failed", extra={"intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, intent.state, reason)
+
+
+def _void_held(session: Session, intent: PaymentIntent, now: datetime) -> None:
+    """Void every held attempt and its pending hold: the reserved money is free again."""
+    for attempt in intent.attempts:
+        if attempt.state is AttemptState.HELD:
+            ensure_attempt_transition(attempt.state, AttemptState.VOIDED)
+            attempt.state = AttemptState.VOIDED
+            attempt.updated_at = now
+    _void_holds(session, intent, now)
 
 
 def release_intent(
@@ -476,12 +483,7 @@ def release_intent(
     _move(intent, IntentState.EXPIRED if expired else IntentState.REJECTED, now)
     intent.failure_reason = reason[:200]
     intent.step_deadline_at = None
-    for attempt in intent.attempts:
-        if attempt.state is AttemptState.HELD:
-            ensure_attempt_transition(attempt.state, AttemptState.VOIDED)
-            attempt.state = AttemptState.VOIDED
-            attempt.updated_at = now
-    _void_holds(session, intent, now)
+    _void_held(session, intent, now)
     session.flush()
     log.info("payment intent released", extra={"intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, intent.state, reason)
