@@ -53,14 +53,12 @@ Everything started is stopped and the database dropped at the end (unless --keep
 from __future__ import annotations
 
 import argparse
-import bisect
 import html as html_lib
 import http.client
 import math
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -72,7 +70,7 @@ import traceback
 import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -81,6 +79,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+
+from tests import processes  # noqa: E402 - needs ROOT on the path
 
 BENCH_DB = "zona_bench_pay"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -153,26 +153,11 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.2) -> bool:  #
 
 
 @dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
+class Proc(processes.Proc):
+    """tests.processes.Proc (stop kills the whole group), plus what the bench reads."""
 
     def tail(self, n: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
-
-    def stop(self, timeout_s: float = 10) -> None:
-        if self.popen.poll() is None:
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-                self.popen.wait(timeout_s)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait()
 
     def pids(self) -> list[int]:
         """Every process of its group (gunicorn workers, Celery's pool children)."""
