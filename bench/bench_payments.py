@@ -238,20 +238,20 @@ class CpuMeter:
 # ============================================================================ database setup
 
 
-def create_database(server_url: str) -> str:
+def create_database(server_url: str, name: str = BENCH_DB) -> str:
     import psycopg
 
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    return with_database(server_url, BENCH_DB)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(server_url, name)
 
 
-def drop_database(server_url: str) -> None:
+def drop_database(server_url: str, name: str = BENCH_DB) -> None:
     import psycopg
 
     with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def max_connections(url: str) -> int:

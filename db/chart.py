@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -67,9 +67,14 @@ def coop_account_id(session: Session, key: str) -> int:
     return session.execute(select(LedgerAccount.id).where(LedgerAccount.code == coop_code(key))).scalar_one()
 
 
+_COOP_IDS_SQL = text("SELECT code, id FROM ledger_accounts WHERE code = ANY(:codes)")
+
+
 def coop_account_ids(session: Session) -> dict[str, int]:
+    """Read on every payment, not cached: ids are the database's, and a cache outliving a
+    reload would credit the wrong account."""
     codes = {coop_code(k): k for k in COOPERATIVE_ACCOUNTS}
-    rows = session.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))).all()
+    rows = session.execute(_COOP_IDS_SQL, {"codes": list(codes)}).all()
     return {codes[code]: account_id for code, account_id in rows}
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from domain.money import to_money
@@ -65,25 +65,27 @@ def post_entry(
     Zero postings are dropped (an allocation may leave a component at zero).
     """
     check_balanced(postings)
-    entry_id = session.execute(
-        insert(JournalEntry)
-        .values(
-            kind=kind,
-            description=description[:200],
-            payment_intent_id=payment_intent_id,
-            reversal_of_id=reversal_of_id,
-        )
-        .returning(JournalEntry.id)
-    ).scalar_one()
-    session.execute(
-        insert(JournalLine),
-        [
-            {"entry_id": entry_id, "ledger_account_id": p.ledger_account_id, "debit": p.debit, "credit": p.credit}
-            for p in postings
-            if p.debit or p.credit
-        ],
+    live = [p for p in postings if p.debit or p.credit]
+    # One round trip: the entry and its lines in one statement (a payment's hot path).
+    return session.execute(_POST_ENTRY_SQL, {
+        "kind": kind, "description": description[:200], "intent": payment_intent_id, "reversal_of": reversal_of_id,
+        "accounts": [p.ledger_account_id for p in live], "debits": [p.debit for p in live],
+        "credits": [p.credit for p in live],
+    }).scalar_one()
+
+
+_POST_ENTRY_SQL = text("""
+    WITH entry AS (
+        INSERT INTO journal_entries (kind, description, payment_intent_id, reversal_of_id)
+        VALUES (:kind, :description, :intent, :reversal_of) RETURNING id
+    ), posted AS (
+        INSERT INTO journal_lines (entry_id, ledger_account_id, debit, credit)
+        SELECT entry.id, l.account, l.debit, l.credit
+        FROM entry, unnest(CAST(:accounts AS integer[]), CAST(:debits AS numeric[]), CAST(:credits AS numeric[]))
+             WITH ORDINALITY AS l(account, debit, credit, n)
+        ORDER BY l.n
     )
-    return entry_id
+    SELECT id FROM entry""")
 
 
 def reverse_entry(session: Session, entry_id: int, *, description: str) -> int:

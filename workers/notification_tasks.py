@@ -1,4 +1,8 @@
-"""Notification tasks: send one outbox message by e-mail (SMTP) or SMS (HTTP gateway).
+"""Notification tasks: send outbox messages by e-mail (SMTP) or SMS (HTTP gateway).
+
+`send_outbox_message` sends one message the web just wrote (latency matters: a member
+waits for the key). `dispatch_outbox`, on beat, sends the payments' receipts and any
+message whose task was lost, in batches over one SMTP connection each.
 
 Thin: claim the row, deliver through `integrations/`, mark it sent, in one transaction.
 The row lock (SKIP LOCKED) keeps a redelivered copy of the task from sending in parallel;
@@ -8,12 +12,14 @@ text just before delivery."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass, field
 
 from celery import shared_task
 
 from db import audit, outbox
 from db.engine import session_scope
-from integrations.email import EmailDeliveryError, SmtpMailer
+from integrations.email import EmailDeliveryError, EmailRejected, SmtpMailer
 from integrations.sms import SmsDeliveryError, SmsGatewayClient, SmsRejected
 from zona_privada.settings import get_settings
 
@@ -90,16 +96,127 @@ def enqueue_send(message_id: int, *, secret: str | None = None, audit_member_id:
     )
 
 
+# --- beat's dispatcher: receipts (and lost messages) in batches ---------------------
+
+BATCH_SIZE = 100
+# A composed message was written by the web, which enqueued its own send task right
+# after the commit: leave it to that task for this long, and catch it up only when the
+# task was lost. A bare receipt has no task of its own, so it is due at once.
 DISPATCH_AFTER_S = 2.0
+# Stop starting batches after this share of the soft time limit: a batch already
+# started ends within one SMTP timeout more, still well before the limit.
+DISPATCH_BUDGET_SHARE = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class BatchReport:
+    claimed: int
+    sent: int
+    channel_down: bool
 
 
 @shared_task(name="workers.notification_tasks.dispatch_outbox", acks_late=True)
 def dispatch_outbox() -> int:
-    """Beat: nudge every pending message that is not already on its way (receipts that
-    payments wrote in their own transaction, or whose send task died). Sending twice is
-    prevented by `claim_pending`'s row lock and status check, not by this scan."""
+    """Beat: send every due message (receipts the payments wrote, messages whose own
+    task was lost) in batches, each over ONE SMTP connection and ONE transaction,
+    until nothing is due or the time budget is spent. Returns how many were sent.
+
+    At least once, never twice in parallel: a batch's rows stay locked (SKIP LOCKED)
+    from claim to COMMIT, so no other dispatcher or task sends them meanwhile; a crash
+    after the relay accepted a message and before the COMMIT sends that batch again
+    (SMTP cannot be enlisted in our transaction). The stable Message-ID lets mail
+    readers fold such a copy into the first one."""
+    settings = get_settings()
+    deadline = time.monotonic() + settings.celery_soft_time_limit_s * DISPATCH_BUDGET_SHARE
+    sent = 0
+    while time.monotonic() < deadline:
+        report = _dispatch_batch(deadline)
+        sent += report.sent
+        if report.claimed < BATCH_SIZE or report.channel_down:
+            break  # nothing more is due, or the relay is down: the backoff decides when
+    return sent
+
+
+def _dispatch_batch(deadline: float) -> BatchReport:
     with session_scope() as session:
-        ids = outbox.claim_stale_pending(session, older_than_s=DISPATCH_AFTER_S)
-    for message_id in ids:
-        enqueue_send(message_id)
-    return len(ids)
+        due = outbox.claim_due(session, limit=BATCH_SIZE, grace_s=DISPATCH_AFTER_S)
+        ready, failures = outbox.compose(session, due)
+        delivery = _deliver_all(ready, deadline)
+        outbox.record_sent(session, delivery.sent)
+        outbox.record_failed(session, failures + delivery.failed)
+    failed = failures + delivery.failed
+    if failed:
+        log.warning("outbox messages not sent", extra={"failed": len(failed), "first_error": failed[0].error[:200]})
+    if due:
+        log.info("outbox batch sent", extra={"claimed": len(due), "sent": len(delivery.sent)})
+    return BatchReport(len(due), len(delivery.sent), delivery.channel_down)
+
+
+@dataclass
+class _Delivery:
+    sent: list[outbox.Outgoing] = field(default_factory=list)
+    failed: list[outbox.Failure] = field(default_factory=list)
+    channel_down: bool = False
+
+
+def _deliver_all(messages: list[outbox.Outgoing], deadline: float) -> _Delivery:
+    """E-mails over one SMTP connection, SMS one by one through the gateway (it dedupes
+    by idempotency key). One refused message fails alone; an unreachable channel fails
+    every message left on it; past the deadline the rest stay untouched for the next run."""
+    delivery = _Delivery()
+    emails = [m for m in messages if m.channel == "email"]
+    if emails:
+        _deliver_emails(emails, deadline, delivery)
+    sms = [m for m in messages if m.channel == "sms"]
+    if sms:
+        _deliver_sms(sms, deadline, delivery)
+    return delivery
+
+
+def _deliver_emails(messages: list[outbox.Outgoing], deadline: float, delivery: _Delivery) -> None:
+    settings = get_settings()
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+    done = 0
+    try:
+        with mailer.session() as connection:
+            for message in messages:
+                if time.monotonic() >= deadline:
+                    return
+                try:
+                    connection.send(message.recipient, message.subject, message.body,
+                                    message_id=_message_id(message))
+                except EmailRejected as exc:
+                    delivery.failed.append(_failure(message, exc, final=exc.permanent))
+                else:
+                    delivery.sent.append(message)
+                done += 1
+    except EmailDeliveryError as exc:  # could not connect, or the connection broke
+        delivery.failed += [_failure(m, exc) for m in messages[done:]]
+        delivery.channel_down = True
+
+
+def _deliver_sms(messages: list[outbox.Outgoing], deadline: float, delivery: _Delivery) -> None:
+    client = SmsGatewayClient(get_settings().sms_gateway_url)
+    for index, message in enumerate(messages):
+        if time.monotonic() >= deadline:
+            return
+        try:
+            client.send(message.recipient, message.body, idempotency_key=f"outbox-{message.id}")
+        except SmsRejected as exc:
+            delivery.failed.append(_failure(message, exc, final=True))
+        except SmsDeliveryError as exc:
+            delivery.failed += [_failure(m, exc) for m in messages[index:]]
+            delivery.channel_down = True
+            return
+        else:
+            delivery.sent.append(message)
+
+
+def _failure(message: outbox.Outgoing, exc: Exception, *, final: bool = False) -> outbox.Failure:
+    return outbox.Failure(message.id, message.attempts, f"{type(exc).__name__}: {exc}", final=final)
+
+
+def _message_id(message: outbox.Outgoing) -> str:
+    # The same for every copy of one outbox message, so a resend after a crash can be
+    # recognised as the same e-mail.
+    return f"<outbox-{message.id}@zona-privada>"

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.bogota_calendar import bogota_date
@@ -26,29 +25,15 @@ from domain.payment_request import (
     normalize_request,
     request_hash,
 )
-from domain.payment_states import AttemptKind, AttemptState, IntentState
+from domain.payment_states import IntentState
 from domain.requirements import Requirement, all_met
 from zona_privada.settings import Settings, get_settings
 
-from ..models import (
-    Allocation,
-    FundingAttempt,
-    IntentKind,
-    Obligation,
-    ObligationStatus,
-    PaymentIntent,
-    PaymentIntentLine,
-    SavingsAccount,
-)
+from ..models import Allocation, IntentKind, PaymentIntent
 from .errors import MSG_NOT_YOURS_INTENT, IdempotencyConflict, NotOwnedError, RequirementsNotMet
 from .planning import obligation_label, obligation_plan, overdue_total, split_amount
-from .requirements import (
-    ADVISORY_IN_PROGRESS,
-    account_label,
-    evaluate_rows,
-    owned_accounts,
-    owned_obligations,
-)
+from .requirements import ADVISORY_IN_PROGRESS, evaluate_rows
+from .snapshots import SavingsRow, active_obligation_ids, load_accounts, load_obligations
 
 ZERO = Decimal("0.00")
 
@@ -92,8 +77,8 @@ def requirements_table(
     """The wizard's step 4. Raises NotOwnedError for another member's ids."""
     settings = settings or get_settings()
     today = today or bogota_date(utcnow())
-    obligations = owned_obligations(session, member_id, request.obligation_ids)
-    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    obligations = load_obligations(session, member_id, request.obligation_ids)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
         in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
@@ -101,12 +86,11 @@ def requirements_table(
     return rows
 
 
+_EXISTING_SQL = text("SELECT id, request_hash FROM payment_intents WHERE member_id = :member_id AND idempotency_key = :key")
+
+
 def _existing(session: Session, member_id: int, key: str) -> tuple[int, str] | None:
-    row = session.execute(
-        select(PaymentIntent.id, PaymentIntent.request_hash).where(
-            PaymentIntent.member_id == member_id, PaymentIntent.idempotency_key == key
-        )
-    ).first()
+    row = session.execute(_EXISTING_SQL, {"member_id": member_id, "key": key}).first()
     return (row[0], row[1]) if row else None
 
 
@@ -145,8 +129,8 @@ def create_intent(
 
     now = utcnow()
     today = today or bogota_date(now)
-    obligations = owned_obligations(session, member_id, request.obligation_ids)
-    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    obligations = load_obligations(session, member_id, request.obligation_ids)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
         in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
@@ -159,20 +143,10 @@ def create_intent(
             return _same_or_conflict(winner, body_hash)
         raise RequirementsNotMet(rows)
 
-    intent_id = session.execute(
-        pg_insert(PaymentIntent)
-        .values(
-            member_id=member_id,
-            kind=IntentKind(request.kind),
-            state=IntentState.CREATED,
-            idempotency_key=key,
-            request_hash=body_hash,
-            total_amount=request.total,
-            step_deadline_at=now + timedelta(seconds=settings.intent_step_deadline_s),
-        )
-        .on_conflict_do_nothing(constraint="uq_payment_intents_member_key")
-        .returning(PaymentIntent.id)
-    ).scalar_one_or_none()
+    intent_id = session.execute(_INSERT_INTENT_SQL, {
+        "member_id": member_id, "kind": request.kind, "key": key, "hash": body_hash, "total": request.total,
+        "deadline": now + timedelta(seconds=settings.intent_step_deadline_s),
+    }).scalar_one_or_none()
     if intent_id is None:
         # A concurrent create with the same key committed first: re-read the winner.
         winner = _existing(session, member_id, key)
@@ -183,46 +157,45 @@ def create_intent(
     return intent_id, True
 
 
+_INSERT_INTENT_SQL = text("""
+    INSERT INTO payment_intents (member_id, kind, state, idempotency_key, request_hash, total_amount, step_deadline_at)
+    VALUES (:member_id, :kind, 'created', :key, :hash, :total, :deadline)
+    ON CONFLICT ON CONSTRAINT uq_payment_intents_member_key DO NOTHING
+    RETURNING id""")
+_INSERT_LINE_SQL = text("""
+    INSERT INTO payment_intent_lines (intent_id, obligation_id, target_savings_account_id, amount, prepayment_mode)
+    VALUES (:intent_id, :obligation_id, :target, :amount, :mode)""")
+_INSERT_ATTEMPT_SQL = text("""
+    INSERT INTO funding_attempts (intent_id, kind, state, savings_account_id, amount, gmf_amount)
+    VALUES (:intent_id, 'savings', 'pending', :account_id, :amount, :gmf)""")
+
+
 def _write_lines_and_attempts(
-    session: Session, intent_id: int, request: PaymentRequest, accounts: Mapping[int, SavingsAccount]
+    session: Session, intent_id: int, request: PaymentRequest, accounts: Mapping[int, SavingsRow]
 ) -> None:
-    session.add_all(
-        PaymentIntentLine(
-            intent_id=intent_id,
-            obligation_id=line.obligation_id,
-            target_savings_account_id=line.target_savings_account_id,
-            amount=line.amount,
-            prepayment_mode=line.prepayment_mode.value if line.prepayment_mode else None,
-        )
+    # In request order: line and attempt ids keep the order the member chose.
+    session.execute(_INSERT_LINE_SQL, [
+        {"intent_id": intent_id, "obligation_id": line.obligation_id, "target": line.target_savings_account_id,
+         "amount": line.amount, "mode": line.prepayment_mode.value if line.prepayment_mode else None}
         for line in request.lines
-    )
+    ])
+    attempts = []
     for source in request.funding:
         assert source.savings_account_id is not None  # PSE is refused by normalize_request for now
         account = accounts[source.savings_account_id]
-        session.add(
-            FundingAttempt(
-                intent_id=intent_id,
-                kind=AttemptKind.SAVINGS,
-                state=AttemptState.PENDING,
-                savings_account_id=account.id,
-                amount=source.amount,
-                gmf_amount=ZERO if account.gmf_exempt else gmf(source.amount),
-            )
-        )
-    session.flush()
+        attempts.append({"intent_id": intent_id, "account_id": account.id, "amount": source.amount,
+                         "gmf": ZERO if account.gmf_exempt else gmf(source.amount)})
+    if attempts:
+        session.execute(_INSERT_ATTEMPT_SQL, attempts)
 
 
 def overdue_lines(session: Session, member_id: int, *, today: date | None = None) -> list[LineRequest]:
     """"Pagar obligaciones vencidas por ventanilla": one line per obligation with
     something overdue, for its overdue total."""
     today = today or bogota_date(utcnow())
-    obligations = session.execute(
-        select(Obligation)
-        .where(Obligation.member_id == member_id, Obligation.status == ObligationStatus.ACTIVE)
-        .order_by(Obligation.id)
-    ).scalars()
+    obligations = load_obligations(session, member_id, active_obligation_ids(session, member_id))
     lines = []
-    for obligation in obligations:
+    for obligation in obligations.values():
         total = overdue_total(obligation, today)
         if total > 0:
             lines.append(LineRequest(amount=total, obligation_id=obligation.id))
@@ -239,14 +212,14 @@ def preview_allocation(
     """The Verificación step: total to pay today, GMF per source and, per obligation, how
     the money would be split (late interest, fees, interest, principal; prepayment)."""
     today = today or bogota_date(utcnow())
-    obligations = owned_obligations(session, member_id, request.obligation_ids)
-    accounts = owned_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    obligations = load_obligations(session, member_id, request.obligation_ids)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
     lines_out: list[dict[str, object]] = []
     for line in request.lines:
         if line.obligation_id is None:
             assert line.target_savings_account_id is not None
             target = accounts[line.target_savings_account_id]
-            lines_out.append({"target_savings_account_id": target.id, "label": account_label(target),
+            lines_out.append({"target_savings_account_id": target.id, "label": target.label,
                               "amount": str(line.amount), "allocation": [], "prepayment": "0.00"})
             continue
         obligation = obligations[line.obligation_id]
@@ -281,7 +254,7 @@ def preview_allocation(
         account = accounts[source.savings_account_id]
         tax = ZERO if account.gmf_exempt else gmf(source.amount)
         total_gmf += tax
-        funding_out.append({"savings_account_id": account.id, "label": account_label(account),
+        funding_out.append({"savings_account_id": account.id, "label": account.label,
                             "amount": str(source.amount), "gmf": str(tax), "debit": str(source.amount + tax)})
     return {
         "kind": request.kind,

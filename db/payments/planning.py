@@ -12,19 +12,19 @@ from decimal import Decimal
 
 from domain.allocation import Allocation, InstallmentDue, allocate
 
-from ..models import Installment, Obligation
+from .snapshots import InstallmentRow, ObligationRow
 
 ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True, slots=True)
 class ObligationPlan:
-    obligation: Obligation
+    obligation: ObligationRow
     # Installments an amount settles first (oldest first): for loans, everything already
     # due plus the next one; for dues-type obligations, every billed unpaid installment.
-    due_installments: tuple[Installment, ...]
+    due_installments: tuple[InstallmentRow, ...]
     # Loans only: the installments after the next one, whose principal a prepayment reduces.
-    later_installments: tuple[Installment, ...]
+    later_installments: tuple[InstallmentRow, ...]
 
     @property
     def dues(self) -> list[InstallmentDue]:
@@ -47,12 +47,12 @@ class ObligationPlan:
         return obligation_label(self.obligation)
 
 
-def obligation_label(obligation: Obligation) -> str:
+def obligation_label(obligation: ObligationRow) -> str:
     return f"{obligation.description} {obligation.number}"
 
 
-def obligation_plan(obligation: Obligation, today: date) -> ObligationPlan:
-    unpaid = sorted((i for i in obligation.installments if i.outstanding > 0), key=lambda i: (i.due_date, i.number))
+def obligation_plan(obligation: ObligationRow, today: date) -> ObligationPlan:
+    unpaid = obligation.unpaid  # already oldest first
     if obligation.loan is None:
         return ObligationPlan(obligation, tuple(unpaid), ())
     due_now = [i for i in unpaid if i.due_date <= today]
@@ -68,5 +68,5 @@ def split_amount(plan: ObligationPlan, amount: Decimal) -> Allocation:
     return allocate(amount, plan.dues)
 
 
-def overdue_total(obligation: Obligation, today: date) -> Decimal:
-    return sum((i.outstanding for i in obligation.installments if i.outstanding > 0 and i.due_date < today), ZERO)
+def overdue_total(obligation: ObligationRow, today: date) -> Decimal:
+    return sum((i.outstanding for i in obligation.unpaid if i.due_date < today), ZERO)

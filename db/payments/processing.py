@@ -12,17 +12,17 @@ deadlock nor overdraw.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
@@ -40,26 +40,12 @@ from domain.payment_states import (
 from domain.requirements import REASON_DAY_LIMIT, REASON_INSUFFICIENT, REASON_TX_LIMIT, first_failure
 from zona_privada.settings import Settings, get_settings
 
-from .. import chart
+from .. import chart, outbox
 from ..ledger import Posting, credit, debit, post_entry
-from ..models import (
-    Allocation,
-    AuditEvent,
-    FundingAttempt,
-    Hold,
-    Installment,
-    IntentKind,
-    Member,
-    Obligation,
-    ObligationStatus,
-    OutboxMessage,
-    PaymentIntent,
-    ReceiptCounter,
-    SavingsAccount,
-)
+from ..models import IntentKind
 from .planning import ObligationPlan, split_amount
-from .receipts import format_receipt_number, receipt_email
-from .requirements import LOCKED_IN_PROGRESS, evaluate_rows, owned_accounts, owned_obligations
+from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
+from .snapshots import AttemptRow, IntentRow, ObligationRow, SavingsRow, load_accounts, load_obligations, lock_intent
 from .intents import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,17 +72,7 @@ class StepResult:
     next_steps: tuple[str, ...] = field(default_factory=tuple)
 
 
-def lock_intent(session: Session, intent_id: int) -> PaymentIntent | None:
-    return session.execute(
-        select(PaymentIntent)
-        .where(PaymentIntent.id == intent_id)
-        .with_for_update()
-        .options(selectinload(PaymentIntent.lines), selectinload(PaymentIntent.attempts))
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
-def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> PaymentIntent | StepResult:
+def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> IntentRow | StepResult:
     """DESIGN §4 rule 1: lock the intent row and check the state this step expects; any
     other state means the step already ran (or another one did), so it does nothing."""
     intent = lock_intent(session, intent_id)
@@ -107,23 +83,104 @@ def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> 
     return intent
 
 
-def _move(intent: PaymentIntent, target: IntentState, now: datetime) -> None:
+# ---------------------------------------------------------------- the writes, one statement each
+
+_MOVE_SQL = text("""
+    UPDATE payment_intents SET state = :state, state_changed_at = :now, step_deadline_at = :deadline,
+                               failure_reason = :reason
+    WHERE id = :id""")
+_SET_ATTEMPT_SQL = text("""
+    UPDATE funding_attempts SET state = :state, gmf_amount = coalesce(:gmf, gmf_amount),
+                                decline_reason = coalesce(:reason, decline_reason), updated_at = :now
+    WHERE id = :id""")
+_RESOLVE_HOLDS_SQL = text("""
+    UPDATE holds SET state = :state, resolved_at = :now
+    WHERE attempt_id = ANY(:attempt_ids) AND state = 'pending'""")
+_PLACE_HOLD_SQL = text("""
+    INSERT INTO holds (savings_account_id, attempt_id, amount, state, expires_at)
+    VALUES (:account_id, :attempt_id, :amount, 'pending', :expires_at)""")
+_AUDIT_SQL = text("""
+    INSERT INTO audit_events (member_id, kind, payment_intent_id, detail)
+    VALUES (:member_id, :kind, :intent_id, CAST(:detail AS jsonb))""")
+_INSERT_ALLOCATION_SQL = text("""
+    INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest,
+                             principal, is_prepayment)
+    VALUES (:intent_id, :line_id, :obligation_id, :installment_id, :late_interest, :fees, :interest, :principal,
+            :is_prepayment)""")
+# What an allocation row pays is added under the obligation's lock; the CHECK constraint
+# keeps every component within what was billed.
+_PAY_INSTALLMENT_SQL = text("""
+    UPDATE installments SET paid_late_interest = paid_late_interest + :late_interest, paid_fees = paid_fees + :fees,
+                            paid_interest = paid_interest + :interest, paid_principal = paid_principal + :principal
+    WHERE id = :installment_id""")
+_RESCHEDULE_SQL = text(
+    "UPDATE installments SET due_date = :due_date, principal = :principal, interest = :interest, fees = :fees "
+    "WHERE id = :id")
+_DROP_INSTALLMENTS_SQL = text("DELETE FROM installments WHERE id = ANY(:ids)")
+_SET_INSTALLMENT_AMOUNT_SQL = text("UPDATE obligations SET installment_amount = :amount WHERE id = :id")
+_PAID_OFF_SQL = text("UPDATE obligations SET status = 'paid_off' WHERE id = :id")
+# Last statement before COMMIT: the global counter row stays locked until then and every
+# payment waits on it, so nothing else may come after it. Gapless: a rollback undoes the
+# bump with the payment.
+_APPLIED_WITH_RECEIPT_SQL = text("""
+    WITH receipt AS (
+        INSERT INTO receipt_counters (series, last_number) VALUES (:series, 1)
+        ON CONFLICT (series) DO UPDATE SET last_number = receipt_counters.last_number + 1
+        RETURNING last_number
+    )
+    UPDATE payment_intents
+    SET state = 'applied', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
+        failure_reason = NULL, receipt_number = (SELECT last_number FROM receipt)
+    WHERE id = :id
+    RETURNING receipt_number""")
+
+
+def _move(
+    session: Session, intent: IntentRow, target: IntentState, now: datetime, *,
+    deadline: datetime | None = None, reason: str | None = None,
+) -> None:
     ensure_transition(intent.state, target)
-    intent.state = target
-    intent.state_changed_at = now
+    session.execute(_MOVE_SQL, {"id": intent.id, "state": target.value, "now": now, "deadline": deadline,
+                                "reason": reason[:200] if reason else None})
 
 
-def _request_of(intent: PaymentIntent) -> PaymentRequest:
+def _set_attempts(session: Session, moves: Iterable[tuple[AttemptRow, AttemptState, Decimal | None]],
+                  now: datetime, reason: str | None = None) -> None:
+    """Move funding attempts (checked against their state machine); gmf None keeps it."""
+    params = []
+    for attempt, target, tax in moves:
+        ensure_attempt_transition(attempt.state, target)
+        params.append({"id": attempt.id, "state": target.value, "gmf": tax, "now": now,
+                       "reason": reason[:200] if reason else None})
+    if params:
+        session.execute(_SET_ATTEMPT_SQL, params)
+
+
+def _resolve_holds(session: Session, intent: IntentRow, target: HoldState, now: datetime) -> None:
+    """Post or void the intent's pending holds (only pending ones move: TigerBeetle's
+    pending transfer resolves once)."""
+    ensure_hold_transition(HoldState.PENDING, target)
+    if intent.attempts:
+        session.execute(_RESOLVE_HOLDS_SQL, {"state": target.value, "now": now,
+                                             "attempt_ids": [a.id for a in intent.attempts]})
+
+
+def _audit(session: Session, intent: IntentRow, kind: str, detail: Mapping[str, object]) -> None:
+    session.execute(_AUDIT_SQL, {"member_id": intent.member_id, "kind": kind, "intent_id": intent.id,
+                                 "detail": json.dumps(detail)})
+
+
+# ---------------------------------------------------------------- checking under lock
+
+
+def _request_of(intent: IntentRow) -> PaymentRequest:
     """The intent's request as stored (amounts and ids as written at creation)."""
     return PaymentRequest(
         kind=intent.kind.value,
         lines=tuple(
-            LineRequest(
-                amount=line.amount,
-                obligation_id=line.obligation_id,
-                target_savings_account_id=line.target_savings_account_id,
-                prepayment_mode=PrepaymentMode(line.prepayment_mode) if line.prepayment_mode else None,
-            )
+            LineRequest(amount=line.amount, obligation_id=line.obligation_id,
+                        target_savings_account_id=line.target_savings_account_id,
+                        prepayment_mode=line.prepayment_mode)
             for line in intent.lines
         ),
         funding=tuple(
@@ -137,26 +194,27 @@ def _request_of(intent: PaymentIntent) -> PaymentRequest:
 @dataclass
 class _Locked:
     request: PaymentRequest
-    accounts: dict[int, SavingsAccount]
-    obligations: dict[int, Obligation]
+    accounts: dict[int, SavingsRow]
+    obligations: dict[int, ObligationRow]
     plans: dict[int, ObligationPlan]
     failure_reason: str | None
 
 
-def _lock_and_check(session: Session, intent: PaymentIntent, *, today: date, settings: Settings) -> _Locked:
+def _lock_and_check(session: Session, intent: IntentRow, *, today: date, settings: Settings) -> _Locked:
     request = _request_of(intent)
-    accounts = owned_accounts(
-        session, intent.member_id, request.source_account_ids + request.target_account_ids, lock=True
-    )
-    obligations = owned_obligations(session, intent.member_id, request.obligation_ids, lock=True)
+    # Our own holds reserve money FOR this payment: they must not count against it.
+    accounts = load_accounts(session, intent.member_id, request.source_account_ids + request.target_account_ids,
+                             lock=True, exclude_intent_id=intent.id)
+    obligations = load_obligations(session, intent.member_id, request.obligation_ids, lock=True)
     rows, plans = evaluate_rows(
         session, intent.member_id, request, obligations, accounts,
-        today=today, settings=settings, in_progress_states=LOCKED_IN_PROGRESS,
-        # Our own holds reserve money FOR this payment: they must not count against it.
-        exclude_intent_id=intent.id,
+        today=today, settings=settings, in_progress_states=LOCKED_IN_PROGRESS, exclude_intent_id=intent.id,
     )
     failed = first_failure(rows)
     return _Locked(request, accounts, obligations, plans, failed.reason if failed else None)
+
+
+# ---------------------------------------------------------------- the steps
 
 
 def apply_intent(
@@ -169,52 +227,43 @@ def apply_intent(
     intent = _lock_expecting(session, intent_id, IntentState.CREATED)
     if isinstance(intent, StepResult):
         return intent
-    if any(a.kind is AttemptKind.PSE for a in intent.attempts):  # those take the hold path
+    if intent.external:  # those take the hold path
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
         return _reject(session, intent, locked.failure_reason, now)
-    _move(intent, IntentState.APPLYING, now)
+    ensure_transition(intent.state, IntentState.APPLYING)  # created → applying → applied, in one commit
     _book(session, intent, locked, now)
-    return _finish_applied(session, intent, now)
+    return _finish_applied(session, intent, IntentState.APPLYING, now)
 
 
-def _reject(session: Session, intent: PaymentIntent, reason: str, now: datetime) -> StepResult:
-    _move(intent, IntentState.REJECTED, now)
-    intent.failure_reason = reason[:200]
-    intent.step_deadline_at = None
-    for attempt in intent.attempts:
-        if not attempt.state.is_terminal():
-            target = AttemptState.VOIDED if attempt.state is AttemptState.HELD else AttemptState.DECLINED
-            ensure_attempt_transition(attempt.state, target)
-            attempt.state = target
-            attempt.decline_reason = reason[:200]
-            attempt.updated_at = now
-    _void_holds(session, intent, now)
-    session.add(AuditEvent(member_id=intent.member_id, kind="payment_rejected", payment_intent_id=intent.id,
-                           detail={"reason": reason}))
-    session.flush()
+def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> StepResult:
+    _move(session, intent, IntentState.REJECTED, now, reason=reason)
+    _set_attempts(session, (
+        (a, AttemptState.VOIDED if a.state is AttemptState.HELD else AttemptState.DECLINED, None)
+        for a in intent.attempts if not a.state.is_terminal()
+    ), now, reason)
+    _resolve_holds(session, intent, HoldState.VOIDED, now)
+    _audit(session, intent, "payment_rejected", {"reason": reason})
     log.info("payment intent rejected", extra={"intent_id": intent.id, "reason": reason})
-    return StepResult(intent.id, Outcome.REJECTED, intent.state, reason)
+    return StepResult(intent.id, Outcome.REJECTED, IntentState.REJECTED, reason)
 
 
-def _book(session: Session, intent: PaymentIntent, locked: _Locked, now: datetime) -> None:
+def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -> None:
     """Debit the sources (plus GMF), credit what each line pays, in ONE journal entry;
     store the allocation rows and update the installments."""
     ids = chart.coop_account_ids(session)
     amounts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # ledger account → [debit, credit]
     total_gmf = ZERO
+    posted: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     for attempt in intent.attempts:
         if attempt.kind is not AttemptKind.SAVINGS or attempt.state.is_terminal():
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
         tax = ZERO if account.gmf_exempt else gmf(attempt.amount)
-        attempt.gmf_amount = tax
         total_gmf += tax
         amounts[account.ledger_account_id][0] += attempt.amount + tax
-        ensure_attempt_transition(attempt.state, AttemptState.POSTED)  # from pending, or held (settle)
-        attempt.state = AttemptState.POSTED
-        attempt.updated_at = now
+        posted.append((attempt, AttemptState.POSTED, tax))  # from pending, or held (settle)
     if total_gmf:
         amounts[ids["gmf_payable"]][1] += total_gmf
     allocation_rows: list[dict[str, object]] = []
@@ -226,9 +275,7 @@ def _book(session: Session, intent: PaymentIntent, locked: _Locked, now: datetim
         obligation = locked.obligations[line.obligation_id]
         plan = locked.plans[line.obligation_id]
         split = split_amount(plan, line.amount)
-        by_id = {i.id: i for i in plan.due_installments}
         for row in split.rows:
-            by_id[row.installment_id].record(row)
             amounts[obligation.ledger_account_id][1] += row.principal
             amounts[ids["interest_income"]][1] += row.interest
             amounts[ids["insurance_payable"]][1] += row.fees
@@ -238,6 +285,7 @@ def _book(session: Session, intent: PaymentIntent, locked: _Locked, now: datetim
                 "installment_id": row.installment_id, "late_interest": row.late_interest, "fees": row.fees,
                 "interest": row.interest, "principal": row.principal, "is_prepayment": False,
             })
+        later_left = bool(plan.later_installments)
         if split.prepayment > 0:
             amounts[obligation.ledger_account_id][1] += split.prepayment
             allocation_rows.append({
@@ -245,20 +293,24 @@ def _book(session: Session, intent: PaymentIntent, locked: _Locked, now: datetim
                 "installment_id": None, "late_interest": ZERO, "fees": ZERO, "interest": ZERO,
                 "principal": split.prepayment, "is_prepayment": True,
             })
-            mode = PrepaymentMode(line.prepayment_mode) if line.prepayment_mode else PrepaymentMode.REDUCE_TERM
-            _reschedule(session, obligation, plan, split.prepayment, mode)
-        _close_if_paid_off(obligation)
-    postings = _net_postings(amounts)
+            later_left = _reschedule(session, obligation, plan, split.prepayment,
+                                     line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
+        paid_by_row = {row.installment_id: row.total for row in split.rows}
+        if obligation.loan is not None and not later_left and all(
+            i.outstanding - paid_by_row.get(i.id, ZERO) <= 0 for i in plan.due_installments
+        ):
+            session.execute(_PAID_OFF_SQL, {"id": obligation.id})  # dues keep being billed; loans end
+    _set_attempts(session, posted, now)
     post_entry(
         session,
         kind="transfer" if intent.kind is IntentKind.TRANSFER else "payment",
         description=f"{'Transferencia' if intent.kind is IntentKind.TRANSFER else 'Pago'} Zona Privada No. {intent.id}",
-        postings=postings,
+        postings=_net_postings(amounts),
         payment_intent_id=intent.id,
     )
     if allocation_rows:
-        session.execute(insert(Allocation), allocation_rows)
-    session.flush()
+        session.execute(_INSERT_ALLOCATION_SQL, allocation_rows)
+        session.execute(_PAY_INSTALLMENT_SQL, [r for r in allocation_rows if r["installment_id"] is not None])
 
 
 def _net_postings(amounts: Mapping[int, list[Decimal]]) -> list[Posting]:
@@ -273,10 +325,11 @@ def _net_postings(amounts: Mapping[int, list[Decimal]]) -> list[Posting]:
 
 
 def _reschedule(
-    session: Session, obligation: Obligation, plan: ObligationPlan, prepayment: Decimal, mode: PrepaymentMode
-) -> None:
+    session: Session, obligation: ObligationRow, plan: ObligationPlan, prepayment: Decimal, mode: PrepaymentMode
+) -> bool:
     """Ley 1555 de 2012: the installments after the next one are recomputed on the
-    reduced balance, shortening the term or lowering the installment as chosen."""
+    reduced balance, shortening the term or lowering the installment as chosen. Returns
+    whether any installment is left after the next one."""
     later = list(plan.later_installments)
     loan = obligation.loan
     assert loan is not None and later, "only a loan with installments left can be prepaid"
@@ -284,71 +337,34 @@ def _reschedule(
     balance = sum((i.principal for i in later), ZERO) - prepayment
     assert balance >= 0
     if balance == 0:
-        session.execute(delete(Installment).where(Installment.id.in_([i.id for i in later])))
-        session.expire(obligation, ["installments"])
-        return
+        session.execute(_DROP_INSTALLMENTS_SQL, {"ids": [i.id for i in later]})
+        return False
     level = obligation.installment_amount - loan.monthly_fee
     schedule = reschedule_after_prepayment(
         balance, loan.ea_rate, len(later), level, later[0].due_date, mode, monthly_fee=loan.monthly_fee
     )
-    for installment, row in zip(later, schedule):
-        installment.due_date = row.due_date
-        installment.principal = row.principal
-        installment.interest = row.interest
-        installment.fees = row.fees
+    session.execute(_RESCHEDULE_SQL, [
+        {"id": installment.id, "due_date": row.due_date, "principal": row.principal, "interest": row.interest,
+         "fees": row.fees}
+        for installment, row in zip(later, schedule)
+    ])
     dropped = [i.id for i in later[len(schedule):]]
     if dropped:
-        session.flush()
-        session.execute(delete(Installment).where(Installment.id.in_(dropped)))
-        session.expire(obligation, ["installments"])
+        session.execute(_DROP_INSTALLMENTS_SQL, {"ids": dropped})
     if mode is PrepaymentMode.REDUCE_INSTALLMENT:
-        obligation.installment_amount = schedule[0].total
+        session.execute(_SET_INSTALLMENT_AMOUNT_SQL, {"id": obligation.id, "amount": schedule[0].total})
+    return True
 
 
-def _close_if_paid_off(obligation: Obligation) -> None:
-    if obligation.loan is None:
-        return  # dues keep being billed every month
-    if all(i.outstanding <= 0 for i in obligation.installments):
-        obligation.status = ObligationStatus.PAID_OFF
-
-
-def next_receipt_number(session: Session) -> int:
-    """Gapless: the counter row is locked until commit and a rollback undoes the bump."""
-    return session.execute(
-        pg_insert(ReceiptCounter)
-        .values(series=RECEIPT_SERIES, last_number=1)
-        .on_conflict_do_update(index_elements=["series"], set_={"last_number": ReceiptCounter.last_number + 1})
-        .returning(ReceiptCounter.last_number)
-    ).scalar_one()
-
-
-RECEIPT_NUMBER_SLOT = "[[COMPROBANTE]]"
-
-
-def _finish_applied(session: Session, intent: PaymentIntent, now: datetime) -> StepResult:
-    _move(intent, IntentState.APPLIED, now)
-    intent.applied_at = now
-    intent.step_deadline_at = None
-    intent.failure_reason = None
-    session.add(AuditEvent(member_id=intent.member_id, kind="payment_applied", payment_intent_id=intent.id,
-                           detail={"total": str(intent.total_amount)}))
-    session.flush()
-    member = session.get(Member, intent.member_id)
-    assert member is not None
-    subject, body = receipt_email(session, intent, number_text=RECEIPT_NUMBER_SLOT)
-    # Last: the global counter row stays locked until COMMIT and every payment waits on
-    # it, so only the bump and one INSERT come after it (the e-mail was composed above).
-    intent.receipt_number = next_receipt_number(session)
-    number = format_receipt_number(intent.receipt_number)
-    session.execute(
-        pg_insert(OutboxMessage)
-        .values(channel="email", recipient=member.email, subject=subject.replace(RECEIPT_NUMBER_SLOT, number)[:200],
-                body=body.replace(RECEIPT_NUMBER_SLOT, number), dedupe_key=f"payment-receipt:{intent.id}")
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
-    session.flush()
-    log.info("payment intent applied", extra={"intent_id": intent.id, "receipt_number": intent.receipt_number})
-    return StepResult(intent.id, Outcome.APPLIED, intent.state)
+def _finish_applied(session: Session, intent: IntentRow, current: IntentState, now: datetime) -> StepResult:
+    ensure_transition(current, IntentState.APPLIED)
+    _audit(session, intent, "payment_applied", {"total": str(intent.total_amount)})
+    # The receipt e-mail is composed from the stored rows when it is sent, not here.
+    outbox.enqueue_receipt(session, intent_id=intent.id, member_id=intent.member_id)
+    number = session.execute(_APPLIED_WITH_RECEIPT_SQL, {"id": intent.id, "now": now, "series": RECEIPT_SERIES}
+                             ).scalar_one()
+    log.info("payment intent applied", extra={"intent_id": intent.id, "receipt_number": number})
+    return StepResult(intent.id, Outcome.APPLIED, IntentState.APPLIED)
 
 
 # --- two-phase holds: for intents that wait on an outside party (PSE, later) ---------
@@ -367,22 +383,22 @@ def place_holds(
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
         return _reject(session, intent, locked.failure_reason, now)
-    _move(intent, IntentState.FUNDING, now)
-    intent.step_deadline_at = now + timedelta(seconds=settings.intent_step_deadline_s)
+    _move(session, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
+    held: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
+    holds: list[dict[str, object]] = []
     for attempt in intent.attempts:
         if attempt.kind is not AttemptKind.SAVINGS:
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
-        attempt.gmf_amount = ZERO if account.gmf_exempt else gmf(attempt.amount)
-        ensure_attempt_transition(attempt.state, AttemptState.HELD)
-        attempt.state = AttemptState.HELD
-        attempt.updated_at = now
-        session.add(Hold(savings_account_id=account.id, attempt_id=attempt.id,
-                         amount=attempt.amount + attempt.gmf_amount, state=HoldState.PENDING,
-                         expires_at=now + timedelta(seconds=settings.hold_ttl_s)))
-    session.flush()
+        tax = ZERO if account.gmf_exempt else gmf(attempt.amount)
+        held.append((attempt, AttemptState.HELD, tax))
+        holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
+                      "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})
+    _set_attempts(session, held, now)
+    if holds:
+        session.execute(_PLACE_HOLD_SQL, holds)
     log.info("payment intent funds held", extra={"intent_id": intent.id})
-    return StepResult(intent.id, Outcome.HELD, intent.state)
+    return StepResult(intent.id, Outcome.HELD, IntentState.FUNDING)
 
 
 def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
@@ -392,10 +408,9 @@ def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None
     intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
     if isinstance(intent, StepResult):
         return intent
-    _move(intent, IntentState.FUNDED, now)
-    intent.step_deadline_at = now + timedelta(seconds=get_settings().intent_step_deadline_s)
-    session.flush()
-    return StepResult(intent.id, Outcome.NOTHING_TO_DO, intent.state, next_steps=("settle",))
+    _move(session, intent, IntentState.FUNDED, now,
+          deadline=now + timedelta(seconds=get_settings().intent_step_deadline_s))
+    return StepResult(intent.id, Outcome.NOTHING_TO_DO, IntentState.FUNDED, next_steps=("settle",))
 
 
 def settle_intent(
@@ -409,18 +424,15 @@ def settle_intent(
     if isinstance(intent, StepResult):
         return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
-    _move(intent, IntentState.APPLYING, now)
+    ensure_transition(intent.state, IntentState.APPLYING)
     if locked.failure_reason is not None and locked.failure_reason not in _HOLD_COVERED:
         # The money is reserved, but the obligation changed meanwhile (paid elsewhere):
         # nothing is applied in part, the holds are voided.
-        return _fail(session, intent, locked.failure_reason, now)
-    for hold in _holds_of(session, intent):
-        ensure_hold_transition(hold.state, HoldState.POSTED)
-        hold.state = HoldState.POSTED
-        hold.resolved_at = now
+        return _fail(session, intent, IntentState.APPLYING, locked.failure_reason, now)
+    _resolve_holds(session, intent, HoldState.POSTED, now)
     # The balance check is not repeated: the reservation is what guaranteed the money.
     _book(session, intent, locked, now)
-    return _finish_applied(session, intent, now)
+    return _finish_applied(session, intent, IntentState.APPLYING, now)
 
 
 # Requirements a posted hold already guarantees (its own money was reserved) or that
@@ -428,47 +440,24 @@ def settle_intent(
 _HOLD_COVERED = frozenset({REASON_INSUFFICIENT, REASON_TX_LIMIT, REASON_DAY_LIMIT})
 
 
-def _holds_of(session: Session, intent: PaymentIntent) -> list[Hold]:
-    attempt_ids = [a.id for a in intent.attempts]
-    if not attempt_ids:
-        return []
-    return list(
-        session.execute(
-            select(Hold).where(Hold.attempt_id.in_(attempt_ids), Hold.state == HoldState.PENDING).order_by(Hold.id)
-        ).scalars()
-    )
-
-
-def _void_holds(session: Session, intent: PaymentIntent, now: datetime) -> None:
-    for hold in _holds_of(session, intent):
-        ensure_hold_transition(hold.state, HoldState.VOIDED)
-        hold.state = HoldState.VOIDED
-        hold.resolved_at = now
-
-
-def _fail(session: Session, intent: PaymentIntent, reason: str, now: datetime) -> StepResult:
-    _move(intent, IntentState.FAILED, now)
-    intent.failure_reason = reason[:200]
-    intent.step_deadline_at = None
-    for attempt in intent.attempts:
-        if attempt.state is not AttemptState.HELD and not attempt.state.is_terminal():
-            ensure_attempt_transition(attempt.state, AttemptState.FAILED)
-            attempt.state = AttemptState.FAILED
-            attempt.updated_at = now
+def _fail(session: Session, intent: IntentRow, current: IntentState, reason: str, now: datetime) -> StepResult:
+    ensure_transition(current, IntentState.FAILED)
+    session.execute(_MOVE_SQL, {"id": intent.id, "state": IntentState.FAILED.value, "now": now, "deadline": None,
+                                "reason": reason[:200]})
+    _set_attempts(session, (
+        (a, AttemptState.FAILED, None)
+        for a in intent.attempts if a.state is not AttemptState.HELD and not a.state.is_terminal()
+    ), now)
     _void_held(session, intent, now)
-    session.flush()
     log.warning("payment intent failed", extra={"intent_id": intent.id, "reason": reason})
-    return StepResult(intent.id, Outcome.RELEASED, intent.state, reason)
+    return StepResult(intent.id, Outcome.RELEASED, IntentState.FAILED, reason)
 
 
-def _void_held(session: Session, intent: PaymentIntent, now: datetime) -> None:
+def _void_held(session: Session, intent: IntentRow, now: datetime) -> None:
     """Void every held attempt and its pending hold: the reserved money is free again."""
-    for attempt in intent.attempts:
-        if attempt.state is AttemptState.HELD:
-            ensure_attempt_transition(attempt.state, AttemptState.VOIDED)
-            attempt.state = AttemptState.VOIDED
-            attempt.updated_at = now
-    _void_holds(session, intent, now)
+    _set_attempts(session, ((a, AttemptState.VOIDED, None) for a in intent.attempts if a.state is AttemptState.HELD),
+                  now)
+    _resolve_holds(session, intent, HoldState.VOIDED, now)
 
 
 def release_intent(
@@ -480,37 +469,33 @@ def release_intent(
     intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
     if isinstance(intent, StepResult):
         return intent
-    _move(intent, IntentState.EXPIRED if expired else IntentState.REJECTED, now)
-    intent.failure_reason = reason[:200]
-    intent.step_deadline_at = None
+    target = IntentState.EXPIRED if expired else IntentState.REJECTED
+    _move(session, intent, target, now, reason=reason)
     _void_held(session, intent, now)
-    session.flush()
     log.info("payment intent released", extra={"intent_id": intent.id, "reason": reason})
-    return StepResult(intent.id, Outcome.RELEASED, intent.state, reason)
+    return StepResult(intent.id, Outcome.RELEASED, target, reason)
+
+
+_HOLDS_EXPIRE_AT_SQL = text("""
+    SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
+    WHERE f.intent_id = :id AND h.state = 'pending'""")
 
 
 def expire_if_overdue(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
     """The reconciler's step for a `funding` intent: once its holds' TTL has passed
     without an answer, release them; before that, just push the deadline."""
     now = now or utcnow()
-    expires = session.execute(
-        select(func.min(Hold.expires_at))
-        .join(FundingAttempt, FundingAttempt.id == Hold.attempt_id)
-        .where(FundingAttempt.intent_id == intent_id, Hold.state == HoldState.PENDING)
-    ).scalar_one_or_none()
+    expires = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).scalar_one_or_none()
     if expires is not None and expires <= now:
         return release_intent(session, intent_id, "Tiempo de espera del pago agotado", expired=True, now=now)
     return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
 
 
+_HAS_EXTERNAL_SQL = text("SELECT EXISTS (SELECT 1 FROM funding_attempts WHERE intent_id = :id AND kind = 'pse')")
+
+
 def has_external_funding(session: Session, intent_id: int) -> bool:
-    return bool(
-        session.execute(
-            select(func.count()).select_from(FundingAttempt).where(
-                FundingAttempt.intent_id == intent_id, FundingAttempt.kind == AttemptKind.PSE
-            )
-        ).scalar_one()
-    )
+    return bool(session.execute(_HAS_EXTERNAL_SQL, {"id": intent_id}).scalar_one())
 
 
 def step_for(state: IntentState, *, external: bool) -> str | None:
@@ -529,5 +514,5 @@ def step_for(state: IntentState, *, external: bool) -> str | None:
 
 __all__ = [
     "Outcome", "StepResult", "apply_intent", "expire_if_overdue", "lock_intent", "mark_funded",
-    "next_receipt_number", "place_holds", "release_intent", "settle_intent", "step_for",
+    "place_holds", "release_intent", "settle_intent", "step_for",
 ]

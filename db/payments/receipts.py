@@ -1,21 +1,36 @@
 """The printable receipt of an applied payment and the e-mail that carries it.
 
 Both are built from stored rows only (intent, lines, attempts, allocation rows), so a
-receipt printed a year later shows exactly what was applied.
+receipt printed a year later shows exactly what was applied. The e-mail is composed
+when the outbox sends it, many at a time (`receipt_emails`), not inside the payment.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, ColumnElement, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from domain.bogota_calendar import BOGOTA
 from domain.money import format_cop
 from domain.payment_states import AttemptState, IntentState
 
-from ..models import Allocation, Installment, Member, Obligation, PaymentIntent, SavingsAccount
+from ..models import (
+    Allocation,
+    FundingAttempt,
+    Installment,
+    IntentKind,
+    Member,
+    Obligation,
+    PaymentIntent,
+    PaymentIntentLine,
+    SavingsAccount,
+    SavingsProduct,
+)
 from .errors import MSG_NOT_YOURS_INTENT, NotOwnedError
 
 ZERO = Decimal("0.00")
@@ -132,33 +147,129 @@ def receipt(session: Session, member_id: int, intent_id: int) -> dict[str, objec
     }
 
 
-def receipt_email(session: Session, intent: PaymentIntent, *, number_text: str | None = None) -> tuple[str, str]:
-    """Subject and plain-text body of the receipt e-mail (queued in the outbox by the
-    transaction that applies the payment). `number_text` stands in for the receipt
-    number when the e-mail is composed before the number is taken."""
-    assert (intent.receipt_number is not None or number_text is not None) and intent.applied_at is not None
-    data = _receipt_data(session, intent)
-    member: Member = data["member"]  # type: ignore[assignment]
-    number = number_text or format_receipt_number(intent.receipt_number)  # type: ignore[arg-type]
-    what = "transferencia" if intent.kind.value == "transfer" else "pago"
+def receipt_emails(session: Session, intent_ids: Collection[int]) -> dict[int, tuple[str, str]]:
+    """Subject and body of each applied intent's receipt e-mail, built from its stored
+    rows in a constant number of queries however many intents there are (the outbox
+    composes a batch of receipts at send time). An intent that is not applied, or has
+    no receipt number yet, is left out: it has nothing to show."""
+    if not intent_ids:
+        return {}
+    facts = _mail_facts(session, intent_ids)
+    return {
+        intent_id: _compose(f, format_receipt_number(f.receipt_number))
+        for intent_id, f in facts.items()
+        if f.state is IntentState.APPLIED and f.receipt_number is not None and f.applied_at is not None
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """One allocation row: how much of a line went to one installment (or prepaid)."""
+
+    installment_number: int | None
+    is_prepayment: bool
+    late_interest: Decimal
+    fees: Decimal
+    interest: Decimal
+    principal: Decimal
+
+
+@dataclass(slots=True)
+class _MailLine:
+    label: str
+    amount: Decimal
+    splits: list[_Split] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _MailFacts:
+    kind: IntentKind
+    state: IntentState
+    total_amount: Decimal
+    applied_at: datetime | None
+    receipt_number: int | None
+    member_name: str
+    lines: list[_MailLine] = field(default_factory=list)
+    sources: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # label, amount, GMF
+
+
+def _any_of(ids: Collection[int]) -> ColumnElement[int]:
+    # One statement text whatever the count (`= ANY(:ids)`), unlike an expanding IN.
+    return any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
+
+
+def _mail_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _MailFacts]:
+    """Four queries: intents with their member, lines, allocation rows, posted debits."""
+    ids = _any_of(intent_ids)
+    facts = {
+        row.id: _MailFacts(row.kind, row.state, row.total_amount, row.applied_at, row.receipt_number,
+                           f"{row.first_names} {row.last_names}")
+        for row in session.execute(
+            select(PaymentIntent.id, PaymentIntent.kind, PaymentIntent.state, PaymentIntent.total_amount,
+                   PaymentIntent.applied_at, PaymentIntent.receipt_number, Member.first_names, Member.last_names)
+            .join(Member, Member.id == PaymentIntent.member_id)
+            .where(PaymentIntent.id == ids)
+        )
+    }
+    lines: dict[int, _MailLine] = {}
+    for row in session.execute(
+        select(PaymentIntentLine.intent_id, PaymentIntentLine.id, PaymentIntentLine.amount, Obligation.description,
+               Obligation.number, SavingsAccount.product, SavingsAccount.number.label("account_number"))
+        .outerjoin(Obligation, Obligation.id == PaymentIntentLine.obligation_id)
+        .outerjoin(SavingsAccount, SavingsAccount.id == PaymentIntentLine.target_savings_account_id)
+        .where(PaymentIntentLine.intent_id == ids)
+        .order_by(PaymentIntentLine.id)
+    ):
+        label = (f"{row.description} {row.number}" if row.description is not None
+                 else f"Depósito a {_account_label(row.product, row.account_number)}")
+        lines[row.id] = _MailLine(label, row.amount)
+        facts[row.intent_id].lines.append(lines[row.id])
+    for row in session.execute(
+        select(Allocation.line_id, Installment.number, Allocation.is_prepayment, Allocation.late_interest,
+               Allocation.fees, Allocation.interest, Allocation.principal)
+        .outerjoin(Installment, Installment.id == Allocation.installment_id)
+        .where(Allocation.intent_id == ids)
+        .order_by(Allocation.id)
+    ):
+        lines[row.line_id].splits.append(
+            _Split(row.number, row.is_prepayment, row.late_interest, row.fees, row.interest, row.principal))
+    for row in session.execute(
+        select(FundingAttempt.intent_id, FundingAttempt.amount, FundingAttempt.gmf_amount, SavingsAccount.product,
+               SavingsAccount.number)
+        .join(SavingsAccount, SavingsAccount.id == FundingAttempt.savings_account_id)
+        .where(FundingAttempt.intent_id == ids, FundingAttempt.state == AttemptState.POSTED)
+        .order_by(FundingAttempt.id)
+    ):
+        facts[row.intent_id].sources.append((_account_label(row.product, row.number), row.amount, row.gmf_amount))
+    return facts
+
+
+def _account_label(product: SavingsProduct, number: str) -> str:
+    return f"{product.value.capitalize()} {number}"
+
+
+def _compose(facts: _MailFacts, number: str) -> tuple[str, str]:
+    assert facts.applied_at is not None
+    what = "transferencia" if facts.kind is IntentKind.TRANSFER else "pago"
     out = [
-        f"Estimado(a) {member.full_name}:",
+        f"Estimado(a) {facts.member_name}:",
         "",
-        f"Su {what} fue aplicado el {bogota_timestamp(intent.applied_at)}.",
+        f"Su {what} fue {'aplicada' if facts.kind is IntentKind.TRANSFER else 'aplicado'} el "
+        f"{bogota_timestamp(facts.applied_at)}.",
         f"Comprobante No. {number}",
         "",
     ]
-    for line in data["lines"]:  # type: ignore[union-attr]
-        out.append(f"- {line['label']}: {format_cop(line['amount'])}")
-        for a in line["allocation"]:
-            head = "Abono a capital" if a["is_prepayment"] else f"Cuota {a['installment_number']}"
+    for line in facts.lines:
+        out.append(f"- {line.label}: {format_cop(line.amount)}")
+        for a in line.splits:
+            head = "Abono a capital" if a.is_prepayment else f"Cuota {a.installment_number}"
             out.append(
-                f"    {head}: mora {format_cop(a['late_interest'])}, seguros {format_cop(a['fees'])}, "
-                f"interés {format_cop(a['interest'])}, capital {format_cop(a['principal'])}"
+                f"    {head}: mora {format_cop(a.late_interest)}, seguros {format_cop(a.fees)}, "
+                f"interés {format_cop(a.interest)}, capital {format_cop(a.principal)}"
             )
     out.append("")
-    for s in data["sources"]:  # type: ignore[union-attr]
-        gmf_note = f" + GMF {format_cop(s['gmf'])}" if s["gmf"] else ""
-        out.append(f"Débito de {s['label']}: {format_cop(s['amount'])}{gmf_note}")
-    out += ["", f"Total: {format_cop(intent.total_amount)}", "", "Cooperativa - Zona Privada de Asociados"]
+    for label, amount, tax in facts.sources:
+        gmf_note = f" + GMF {format_cop(tax)}" if tax else ""
+        out.append(f"Débito de {label}: {format_cop(amount)}{gmf_note}")
+    out += ["", f"Total: {format_cop(facts.total_amount)}", "", "Cooperativa - Zona Privada de Asociados"]
     return f"Comprobante de {what} No. {number}", "\n".join(out)

@@ -1,27 +1,27 @@
 """The "Requisitos" table for a request, from the rows and the ledger.
 
-`intents.requirements_table` advises (the wizard, `create_intent`); the worker calls `evaluate_locked`
-with rows it has locked FOR UPDATE, so the same rules decide for real (DESIGN §4).
+`intents.requirements_table` advises (the wizard, `create_intent`); the worker calls
+`evaluate_rows` with the snapshots it loaded under FOR UPDATE locks, so the same rules
+decide for real (DESIGN §4).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from domain.bogota_calendar import BOGOTA
 from domain.payment_request import PaymentRequest
-from domain.payment_states import HoldState, IntentState
+from domain.payment_states import IntentState
 from domain.requirements import AccountFacts, LimitFacts, LineFacts, Requirement, evaluate
 from zona_privada.settings import Settings
 
-from ..ledger import balances
-from ..models import FundingAttempt, Hold, Obligation, ObligationStatus, PaymentIntent, PaymentIntentLine, SavingsAccount
-from .errors import MSG_NOT_YOURS_ACCOUNT, MSG_NOT_YOURS_OBLIGATION, NotOwnedError
+from ..models import ObligationStatus
 from .planning import ObligationPlan, obligation_plan
+from .snapshots import ObligationRow, SavingsRow
 
 ZERO = Decimal("0.00")
 
@@ -33,59 +33,9 @@ LOCKED_IN_PROGRESS = (IntentState.FUNDING, IntentState.FUNDED, IntentState.APPLY
 NOT_COUNTED_TODAY = (IntentState.REJECTED, IntentState.FAILED, IntentState.EXPIRED, IntentState.REVERSED)
 
 
-def account_label(account: SavingsAccount) -> str:
-    return f"{account.product.value.capitalize()} {account.number}"
-
-
-def owned_obligations(session: Session, member_id: int, ids: Iterable[int], *, lock: bool = False) -> dict[int, Obligation]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    query = (
-        select(Obligation)
-        .where(Obligation.id.in_(wanted), Obligation.member_id == member_id)
-        .order_by(Obligation.id)
-        .options(selectinload(Obligation.installments), selectinload(Obligation.loan))
-    )
-    if lock:
-        # of=Obligation: lock only the obligation rows, in id order (DESIGN §4 rule 4).
-        query = query.with_for_update(of=Obligation).execution_options(populate_existing=True)
-    found = {o.id: o for o in session.execute(query).scalars()}
-    if len(found) != len(wanted):
-        raise NotOwnedError(MSG_NOT_YOURS_OBLIGATION)
-    return found
-
-
-def owned_accounts(session: Session, member_id: int, ids: Iterable[int], *, lock: bool = False) -> dict[int, SavingsAccount]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    query = (
-        select(SavingsAccount)
-        .where(SavingsAccount.id.in_(wanted), SavingsAccount.member_id == member_id)
-        .order_by(SavingsAccount.id)
-    )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    found = {a.id: a for a in session.execute(query).scalars()}
-    if len(found) != len(wanted):
-        raise NotOwnedError(MSG_NOT_YOURS_ACCOUNT)
-    return found
-
-
-def pending_holds(session: Session, account_ids: Sequence[int], *, exclude_intent_id: int | None = None) -> dict[int, Decimal]:
-    if not account_ids:
-        return {}
-    query = (
-        select(Hold.savings_account_id, func.sum(Hold.amount))
-        .where(Hold.savings_account_id.in_(account_ids), Hold.state == HoldState.PENDING)
-        .group_by(Hold.savings_account_id)
-    )
-    if exclude_intent_id is not None:
-        query = query.join(FundingAttempt, FundingAttempt.id == Hold.attempt_id).where(
-            FundingAttempt.intent_id != exclude_intent_id
-        )
-    return {account_id: Decimal(total) for account_id, total in session.execute(query).all()}
+_IN_PROGRESS_SQL = text("""
+    SELECT DISTINCT l.obligation_id FROM payment_intent_lines l JOIN payment_intents p ON p.id = l.intent_id
+    WHERE l.obligation_id = ANY(:ids) AND p.state::text = ANY(:states) AND p.id IS DISTINCT FROM :exclude""")
 
 
 def obligations_in_progress(
@@ -93,58 +43,49 @@ def obligations_in_progress(
 ) -> set[int]:
     if not obligation_ids:
         return set()
-    query = (
-        select(PaymentIntentLine.obligation_id)
-        .join(PaymentIntent, PaymentIntent.id == PaymentIntentLine.intent_id)
-        .where(PaymentIntentLine.obligation_id.in_(obligation_ids), PaymentIntent.state.in_(states))
-        .distinct()
-    )
-    if exclude_intent_id is not None:
-        query = query.where(PaymentIntent.id != exclude_intent_id)
-    return {row for row in session.execute(query).scalars()}
+    return set(session.execute(_IN_PROGRESS_SQL, {
+        "ids": list(obligation_ids), "states": [s.value for s in states], "exclude": exclude_intent_id,
+    }).scalars())
 
 
 def bogota_day_start_utc(today: date) -> datetime:
     return datetime.combine(today, time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
 
 
+_SPENT_TODAY_SQL = text("""
+    SELECT coalesce(sum(total_amount), 0) FROM payment_intents
+    WHERE member_id = :member_id AND created_at >= :since AND NOT (state::text = ANY(:not_counted))
+      AND id IS DISTINCT FROM :exclude""")
+
+
 def spent_today(session: Session, member_id: int, today: date, exclude_intent_id: int | None) -> Decimal:
-    query = select(func.coalesce(func.sum(PaymentIntent.total_amount), 0)).where(
-        PaymentIntent.member_id == member_id,
-        PaymentIntent.created_at >= bogota_day_start_utc(today),
-        PaymentIntent.state.not_in(NOT_COUNTED_TODAY),
-    )
-    if exclude_intent_id is not None:
-        query = query.where(PaymentIntent.id != exclude_intent_id)
-    return Decimal(session.execute(query).scalar_one())
+    return Decimal(session.execute(_SPENT_TODAY_SQL, {
+        "member_id": member_id, "since": bogota_day_start_utc(today),
+        "not_counted": [s.value for s in NOT_COUNTED_TODAY], "exclude": exclude_intent_id,
+    }).scalar_one())
 
 
-def _account_facts(
-    session: Session, request: PaymentRequest, accounts: Mapping[int, SavingsAccount], exclude_intent_id: int | None
-) -> list[AccountFacts]:
-    ids = sorted(accounts)
-    by_ledger = balances(session, [accounts[i].ledger_account_id for i in ids])
-    held = pending_holds(session, ids, exclude_intent_id=exclude_intent_id)
+def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow]) -> list[AccountFacts]:
     debits = {f.savings_account_id: f.amount for f in request.funding if f.savings_account_id is not None}
     return [
         AccountFacts(
             account_id=i,
-            label=account_label(accounts[i]),
+            label=accounts[i].label,
             status=accounts[i].status.value,
-            balance=by_ledger.get(accounts[i].ledger_account_id, ZERO),
-            held=held.get(i, ZERO),
+            balance=accounts[i].balance,
+            held=accounts[i].held,
             minimum_balance=accounts[i].minimum_balance,
             gmf_exempt=accounts[i].gmf_exempt,
             debit=debits.get(i, ZERO),
         )
-        for i in ids
+        for i in sorted(accounts)
     ]
 
 
 def _line_facts(
     request: PaymentRequest,
     plans: Mapping[int, ObligationPlan],
-    accounts: Mapping[int, SavingsAccount],
+    accounts: Mapping[int, SavingsRow],
     in_progress: set[int],
 ) -> list[LineFacts]:
     facts: list[LineFacts] = []
@@ -164,7 +105,7 @@ def _line_facts(
         else:
             assert line.target_savings_account_id is not None
             target = accounts[line.target_savings_account_id]
-            facts.append(LineFacts(code_id=target.id, label=account_label(target), amount=line.amount, max_payable=None))
+            facts.append(LineFacts(code_id=target.id, label=target.label, amount=line.amount, max_payable=None))
     return facts
 
 
@@ -172,14 +113,16 @@ def evaluate_rows(
     session: Session,
     member_id: int,
     request: PaymentRequest,
-    obligations: Mapping[int, Obligation],
-    accounts: Mapping[int, SavingsAccount],
+    obligations: Mapping[int, ObligationRow],
+    accounts: Mapping[int, SavingsRow],
     *,
     today: date,
     settings: Settings,
     in_progress_states: Sequence[IntentState],
     exclude_intent_id: int | None,
 ) -> tuple[tuple[Requirement, ...], dict[int, ObligationPlan]]:
+    """The table and each obligation's plan. `accounts` must have been loaded with the
+    same `exclude_intent_id` (their holds are part of the facts)."""
     plans = {oid: obligation_plan(ob, today) for oid, ob in obligations.items()}
     in_progress = obligations_in_progress(session, sorted(obligations), in_progress_states, exclude_intent_id)
     limits = LimitFacts(
@@ -189,7 +132,7 @@ def evaluate_rows(
         spent_today=spent_today(session, member_id, today, exclude_intent_id),
     )
     rows = evaluate(
-        _account_facts(session, request, accounts, exclude_intent_id),
+        _account_facts(request, accounts),
         _line_facts(request, plans, accounts, in_progress),
         limits,
     )

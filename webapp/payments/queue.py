@@ -11,11 +11,12 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def enqueue_intent(intent_id: int) -> None:
+def enqueue_intent(intent_id: int, step: str | None = None) -> None:
+    """`step` when the caller knows it (a new intent); otherwise it is read from the row."""
     from workers.payment_tasks import enqueue_intent as nudge
 
     try:
-        nudge(intent_id)
+        nudge(intent_id, step)
     except Exception:  # broker down: the reconciler re-drives the intent at its deadline
         log.exception("could not enqueue payment intent", extra={"intent_id": intent_id})
 

@@ -22,11 +22,13 @@ from db.payments.errors import PAYMENT_ERRORS, NotOwnedError
 from db.payments.history import payment_history
 from db.payments.intents import create_intent, intent_status, overdue_lines, preview_allocation, requirements_table
 from db.payments.planning import ObligationPlan, obligation_plan
+from db.payments.processing import step_for
 from db.payments.receipts import receipt as receipt_data
-from db.payments.requirements import owned_obligations
+from db.payments.snapshots import load_obligations
 from domain.bogota_calendar import BOGOTA, bogota_date
 from domain.money import format_cop
 from domain.payment_request import KIND_PAYMENT, KIND_TRANSFER, MSG_BAD_KEY, PaymentInputError
+from domain.payment_states import IntentState
 from domain.requirements import all_met
 from webapp.auth.guard import current_member_id, member_required
 from webapp.errors import raise_error
@@ -88,7 +90,7 @@ def _payable(rows: list[ObligationLine]) -> list[ObligationLine]:
 def _plans(member_id: int, ids: list[int]) -> dict[int, ObligationPlan]:
     today = _today()
     with session_scope() as db:
-        return {oid: obligation_plan(ob, today) for oid, ob in owned_obligations(db, member_id, ids).items()}
+        return {oid: obligation_plan(ob, today) for oid, ob in load_obligations(db, member_id, ids).items()}
 
 
 def _labels(member_id: int) -> dict[tuple[str, int], str]:
@@ -371,7 +373,10 @@ def finish():  # noqa: ANN201
     except PAYMENT_ERRORS as exc:
         raise_error(getattr(exc, "http_status", 422), str(exc))
     if created:
-        queue.enqueue_intent(intent_id)
+        # A new intent is in `created`: its first step follows from how it is funded, so
+        # the nudge needs no second look at the database.
+        external = any(bool(f.get("pse")) for f in body["funding"])
+        queue.enqueue_intent(intent_id, step_for(IntentState.CREATED, external=external))
     wizard.remember_intent(session, key, intent_id)
     wizard.clear(session)
     return redirect(url_for(".status", intent_id=intent_id), code=303)

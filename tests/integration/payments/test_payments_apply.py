@@ -16,7 +16,7 @@ from db.models import Allocation, Installment, Obligation, OutboxMessage, Saving
 from db.payments.history import payment_history
 from db.payments.intents import build_request, create_intent, intent_status, overdue_lines, preview_allocation
 from db.payments.processing import Outcome, apply_intent
-from db.payments.receipts import receipt
+from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
 from domain.money import format_cop
 
@@ -87,8 +87,11 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
         assert printed["receipt_number"] == "0000000001" and printed["total"] == "$38,000.00"
         assert printed["gmf"] == "$0.00" and len(printed["lineas"]) == 2
         mail = session.execute(select(OutboxMessage)).scalar_one()
-        assert mail.dedupe_key == f"payment-receipt:{intent_id}" and "0000000001" in mail.subject
-        assert "$38,000.00" in mail.body
+        # Written bare by the payment; composed from the stored rows when it is sent.
+        assert mail.dedupe_key == f"payment-receipt:{intent_id}" and mail.payment_intent_id == intent_id
+        assert mail.recipient == "maria.rojas@example.coop" and mail.body is None
+        subject, body = receipt_emails(session, [intent_id])[intent_id]
+        assert "0000000001" in subject and "$38,000.00" in body and "$34,200.00" in body
         history = payment_history(session, demo.member_id)
         assert [h["intent_id"] for h in history] == [intent_id] and history[0]["etapa"] == "aplicado"
         entry_lines = session.execute(text(

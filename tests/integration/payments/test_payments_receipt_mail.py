@@ -1,8 +1,11 @@
-"""The receipt e-mail a payment writes to the outbox reaches the member: beat's
-dispatcher nudges it, a real worker sends it over real SMTP, exactly once."""
+"""The receipt e-mail of a real applied payment reaches the member: the payment step
+queues it bare, beat's dispatcher (real beat, real worker, real SMTP) composes and sends
+it within seconds, exactly once, and the row keeps what was sent."""
 from __future__ import annotations
 
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -10,71 +13,60 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import OutboxMessage
+from db.payments.intents import create_intent
 from db.payments.processing import Outcome, apply_intent
 from tests.conftest import free_port
-from tests.processes import start, start_worker, wait_for
+from tests.processes import start, start_beat, start_worker, wait_for
 from workers.notification_tasks import dispatch_outbox
 from zona_privada.smtp_sink import read_messages
 
-from conftest import new_key  # type: ignore[import-not-found]
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+RECEIPT_DELIVERY_S_MAX = 10.0
 
-def test_receipt_mail_is_dispatched_and_sent_once(demo, redis_client, subprocess_env, tmp_path: Path) -> None:  # noqa: ANN001
-    from db.payments.intents import create_intent
 
-    with session_scope() as session:
-        intent_id, _ = create_intent(
-            session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
-            lines=[{"obligation_id": demo.aportes_id, "amount": "3800"}],
-            funding=[{"savings_account_id": demo.rentadiario_id, "amount": "3800"}],
-        )
-    with session_scope() as session:
-        assert apply_intent(session, intent_id).outcome is Outcome.APPLIED
-
+def test_receipt_mail_is_sent_once_within_seconds(demo, redis_client, subprocess_env, tmp_path: Path) -> None:  # noqa: ANN001
     port = free_port()
     env = dict(subprocess_env, ZONA_SMTP_PORT=str(port))
+    mail_dir = tmp_path / "mail"
     sink = start("smtp", [sys.executable, "-m", "zona_privada.smtp_sink", "--port", str(port),
-                          "--folder", str(tmp_path / "mail")], env, tmp_path)
+                          "--folder", str(mail_dir)], env, tmp_path)
     worker = start_worker(env, tmp_path, concurrency=1)
+    beat = start_beat(env, tmp_path)
     try:
-        # Not yet stale: the dispatcher leaves a message alone for its first seconds.
-        assert wait_for(lambda: dispatch_outbox() >= 1, 10), "the receipt was never dispatched"
-        assert wait_for(lambda: read_messages(tmp_path / "mail"), 30), worker.log()
-        dispatch_outbox()  # a second scan must not send it again
+        assert wait_for(lambda: " ready." in worker.log(), 30), worker.log()
         with session_scope() as session:
+            intent_id, _ = create_intent(
+                session, member_id=demo.member_id, idempotency_key=uuid.uuid4().hex, kind="payment",
+                lines=[{"obligation_id": demo.aportes_id, "amount": "3800"}],
+                funding=[{"savings_account_id": demo.rentadiario_id, "amount": "3800"}],
+            )
+        with session_scope() as session:
+            assert apply_intent(session, intent_id).outcome is Outcome.APPLIED
+        applied_at = time.monotonic()
+        with session_scope() as session:  # queued bare: the payment did not compose it
             row = session.execute(select(OutboxMessage)).scalar_one()
-            assert wait_for(lambda: _status(row.id) == "sent", 10)
-        mails = read_messages(tmp_path / "mail")
+            assert (row.payment_intent_id, row.subject, row.body, row.status) == (intent_id, None, None, "pending")
+
+        assert wait_for(lambda: read_messages(mail_dir), RECEIPT_DELIVERY_S_MAX), worker.log() + beat.log()
+        assert time.monotonic() - applied_at <= RECEIPT_DELIVERY_S_MAX
+        assert wait_for(lambda: _row(row.id).status == "sent", 5)
+        assert dispatch_outbox() == 0  # a second dispatch does not resend
+        time.sleep(3)  # nor do beat's next runs
+        mails = read_messages(mail_dir)
         assert len(mails) == 1 and "maria.rojas@example.coop" in mails[0]["to"]
+        assert mails[0]["subject"] == "Comprobante de pago No. 0000000001"
         assert "$3,800.00" in mails[0]["body"]
+        sent = _row(row.id)
+        assert (sent.status, sent.attempts, sent.subject) == ("sent", 1, mails[0]["subject"])
+        assert sent.body.strip().splitlines() == mails[0]["body"].strip().splitlines()  # the line ends are SMTP's
+        assert sent.sent_at is not None
     finally:
+        beat.stop()
         worker.stop()
         sink.stop()
 
 
-def _status(message_id: int) -> str:
+def _row(message_id: int) -> OutboxMessage:
     with session_scope() as session:
-        return session.get(OutboxMessage, message_id).status
-
-
-def test_dispatcher_does_not_requeue_a_message_on_its_way(demo) -> None:  # noqa: ANN001
-    """A scan gives each message its next nudge time: scanning again at once finds
-    nothing, so a slow or absent SMTP server never floods the queue."""
-    from datetime import timedelta
-
-    from db import outbox
-
-    with session_scope() as session:
-        message_id = outbox.enqueue(session, channel="email", recipient="x@example.coop", subject="s", body="b",
-                                    dedupe_key="test-redispatch")
-        session.get(OutboxMessage, message_id).created_at -= timedelta(seconds=60)
-    with session_scope() as session:
-        assert outbox.claim_stale_pending(session, older_than_s=2) == [message_id]
-    with session_scope() as session:
-        assert outbox.claim_stale_pending(session, older_than_s=2) == []
-        row = session.get(OutboxMessage, message_id)
-        row.next_attempt_at -= timedelta(seconds=outbox.REDISPATCH_MAX_S)  # the backoff has passed
-    with session_scope() as session:
-        assert outbox.claim_stale_pending(session, older_than_s=2) == [message_id]
+        return session.get(OutboxMessage, message_id)
