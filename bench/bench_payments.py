@@ -1006,7 +1006,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             for i in range(total):
                 mem = members[i % n_used]
                 k = i // n_used
-                amount = 200 + (form_counter + i * 7919) % 500  # whole pesos, differs per form
+                # Whole pesos. A member's consecutive forms must differ (k·251 mod 500 does for
+                # k < 4): the same body twice is, rightly, the same key and the same intent.
+                amount = 200 + (form_counter + (i % n_used) * 7919 + k * 251) % 500
                 plan.append((mem, mem.payer.loans[k % len(mem.payer.loans)], amount))
             form_counter += total
             by_member: dict[int, list[int]] = {}

@@ -102,17 +102,28 @@ _PLACE_HOLD_SQL = text("""
 _AUDIT_SQL = text("""
     INSERT INTO audit_events (member_id, kind, payment_intent_id, detail)
     VALUES (:member_id, :kind, :intent_id, CAST(:detail AS jsonb))""")
-_INSERT_ALLOCATION_SQL = text("""
-    INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest,
-                             principal, is_prepayment)
-    VALUES (:intent_id, :line_id, :obligation_id, :installment_id, :late_interest, :fees, :interest, :principal,
-            :is_prepayment)""")
-# What an allocation row pays is added under the obligation's lock; the CHECK constraint
-# keeps every component within what was billed.
-_PAY_INSTALLMENT_SQL = text("""
-    UPDATE installments SET paid_late_interest = paid_late_interest + :late_interest, paid_fees = paid_fees + :fees,
-                            paid_interest = paid_interest + :interest, paid_principal = paid_principal + :principal
-    WHERE id = :installment_id""")
+# The allocation rows, and what each pays added to its installment, in one statement.
+# Under the obligation's lock; the installments' CHECK keeps every component within
+# what was billed.
+_ALLOCATE_SQL = text("""
+    WITH rows AS (
+        SELECT * FROM unnest(CAST(:line_ids AS bigint[]), CAST(:obligation_ids AS integer[]),
+                             CAST(:installment_ids AS integer[]), CAST(:late_interest AS numeric[]),
+                             CAST(:fees AS numeric[]), CAST(:interest AS numeric[]), CAST(:principal AS numeric[]),
+                             CAST(:is_prepayment AS boolean[]))
+               WITH ORDINALITY AS r(line_id, obligation_id, installment_id, late_interest, fees, interest,
+                                   principal, is_prepayment, n)
+    ), stored AS (
+        INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest,
+                                 principal, is_prepayment)
+        SELECT :intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest, principal,
+               is_prepayment
+        FROM rows ORDER BY n
+    )
+    UPDATE installments i
+    SET paid_late_interest = i.paid_late_interest + r.late_interest, paid_fees = i.paid_fees + r.fees,
+        paid_interest = i.paid_interest + r.interest, paid_principal = i.paid_principal + r.principal
+    FROM rows r WHERE i.id = r.installment_id""")
 _RESCHEDULE_SQL = text(
     "UPDATE installments SET due_date = :due_date, principal = :principal, interest = :interest, fees = :fees "
     "WHERE id = :id")
@@ -281,17 +292,17 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             amounts[ids["insurance_payable"]][1] += row.fees
             amounts[ids["late_interest_income"]][1] += row.late_interest
             allocation_rows.append({
-                "intent_id": intent.id, "line_id": line.id, "obligation_id": obligation.id,
-                "installment_id": row.installment_id, "late_interest": row.late_interest, "fees": row.fees,
-                "interest": row.interest, "principal": row.principal, "is_prepayment": False,
+                "line_id": line.id, "obligation_id": obligation.id, "installment_id": row.installment_id,
+                "late_interest": row.late_interest, "fees": row.fees, "interest": row.interest,
+                "principal": row.principal, "is_prepayment": False,
             })
         later_left = bool(plan.later_installments)
         if split.prepayment > 0:
             amounts[obligation.ledger_account_id][1] += split.prepayment
             allocation_rows.append({
-                "intent_id": intent.id, "line_id": line.id, "obligation_id": obligation.id,
-                "installment_id": None, "late_interest": ZERO, "fees": ZERO, "interest": ZERO,
-                "principal": split.prepayment, "is_prepayment": True,
+                "line_id": line.id, "obligation_id": obligation.id, "installment_id": None,
+                "late_interest": ZERO, "fees": ZERO, "interest": ZERO, "principal": split.prepayment,
+                "is_prepayment": True,
             })
             later_left = _reschedule(session, obligation, plan, split.prepayment,
                                      line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
@@ -309,8 +320,15 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
         payment_intent_id=intent.id,
     )
     if allocation_rows:
-        session.execute(_INSERT_ALLOCATION_SQL, allocation_rows)
-        session.execute(_PAY_INSTALLMENT_SQL, [r for r in allocation_rows if r["installment_id"] is not None])
+        def column(name: str) -> list[object]:
+            return [r[name] for r in allocation_rows]
+
+        session.execute(_ALLOCATE_SQL, {
+            "intent_id": intent.id, "line_ids": column("line_id"), "obligation_ids": column("obligation_id"),
+            "installment_ids": column("installment_id"), "late_interest": column("late_interest"),
+            "fees": column("fees"), "interest": column("interest"), "principal": column("principal"),
+            "is_prepayment": column("is_prepayment"),
+        })
 
 
 def _net_postings(amounts: Mapping[int, list[Decimal]]) -> list[Posting]:

@@ -33,36 +33,34 @@ LOCKED_IN_PROGRESS = (IntentState.FUNDING, IntentState.FUNDED, IntentState.APPLY
 NOT_COUNTED_TODAY = (IntentState.REJECTED, IntentState.FAILED, IntentState.EXPIRED, IntentState.REVERSED)
 
 
-_IN_PROGRESS_SQL = text("""
-    SELECT DISTINCT l.obligation_id FROM payment_intent_lines l JOIN payment_intents p ON p.id = l.intent_id
-    WHERE l.obligation_id = ANY(:ids) AND p.state::text = ANY(:states) AND p.id IS DISTINCT FROM :exclude""")
-
-
-def obligations_in_progress(
-    session: Session, obligation_ids: Sequence[int], states: Sequence[IntentState], exclude_intent_id: int | None
-) -> set[int]:
-    if not obligation_ids:
-        return set()
-    return set(session.execute(_IN_PROGRESS_SQL, {
-        "ids": list(obligation_ids), "states": [s.value for s in states], "exclude": exclude_intent_id,
-    }).scalars())
+# Both facts the member's other payments give, in one round trip: which of these
+# obligations have a payment in progress, and what was already spent today.
+_OTHER_PAYMENTS_SQL = text("""
+    SELECT ARRAY(SELECT DISTINCT l.obligation_id
+                 FROM payment_intent_lines l JOIN payment_intents p ON p.id = l.intent_id
+                 WHERE l.obligation_id = ANY(:ids) AND p.state::text = ANY(:states)
+                   AND p.id IS DISTINCT FROM :exclude),
+           (SELECT coalesce(sum(total_amount), 0) FROM payment_intents
+            WHERE member_id = :member_id AND created_at >= :since AND NOT (state::text = ANY(:not_counted))
+              AND id IS DISTINCT FROM :exclude)""")
 
 
 def bogota_day_start_utc(today: date) -> datetime:
     return datetime.combine(today, time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
 
 
-_SPENT_TODAY_SQL = text("""
-    SELECT coalesce(sum(total_amount), 0) FROM payment_intents
-    WHERE member_id = :member_id AND created_at >= :since AND NOT (state::text = ANY(:not_counted))
-      AND id IS DISTINCT FROM :exclude""")
-
-
-def spent_today(session: Session, member_id: int, today: date, exclude_intent_id: int | None) -> Decimal:
-    return Decimal(session.execute(_SPENT_TODAY_SQL, {
+def other_payments(
+    session: Session, member_id: int, obligation_ids: Sequence[int], states: Sequence[IntentState], *,
+    today: date, exclude_intent_id: int | None,
+) -> tuple[set[int], Decimal]:
+    """(obligations with a payment in one of `states`, total of today's payments that
+    count against the daily limit), both leaving out `exclude_intent_id`."""
+    in_progress, spent = session.execute(_OTHER_PAYMENTS_SQL, {
+        "ids": list(obligation_ids), "states": [s.value for s in states], "exclude": exclude_intent_id,
         "member_id": member_id, "since": bogota_day_start_utc(today),
-        "not_counted": [s.value for s in NOT_COUNTED_TODAY], "exclude": exclude_intent_id,
-    }).scalar_one())
+        "not_counted": [s.value for s in NOT_COUNTED_TODAY],
+    }).one()
+    return set(in_progress), Decimal(spent)
 
 
 def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow]) -> list[AccountFacts]:
@@ -124,12 +122,13 @@ def evaluate_rows(
     """The table and each obligation's plan. `accounts` must have been loaded with the
     same `exclude_intent_id` (their holds are part of the facts)."""
     plans = {oid: obligation_plan(ob, today) for oid, ob in obligations.items()}
-    in_progress = obligations_in_progress(session, sorted(obligations), in_progress_states, exclude_intent_id)
+    in_progress, spent = other_payments(session, member_id, sorted(obligations), in_progress_states, today=today,
+                                        exclude_intent_id=exclude_intent_id)
     limits = LimitFacts(
         total=request.total,
         max_per_transaction=settings.payment_max_per_transaction_cop,
         max_per_day=settings.payment_max_per_day_cop,
-        spent_today=spent_today(session, member_id, today, exclude_intent_id),
+        spent_today=spent,
     )
     rows = evaluate(
         _account_facts(request, accounts),

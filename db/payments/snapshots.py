@@ -250,12 +250,15 @@ class IntentRow:
 
 _LOCK_INTENT_SQL = text(
     "SELECT id, member_id, kind::text, state::text, total_amount FROM payment_intents WHERE id = :id FOR UPDATE")
-_LINES_SQL = text(
-    "SELECT id, obligation_id, target_savings_account_id, amount, prepayment_mode "
-    "FROM payment_intent_lines WHERE intent_id = :id ORDER BY id")
-_ATTEMPTS_SQL = text(
-    "SELECT id, kind::text, state::text, savings_account_id, amount, gmf_amount "
-    "FROM funding_attempts WHERE intent_id = :id ORDER BY id")
+# Lines and funding attempts in one round trip ('l' / 'a' rows, each in id order).
+_LINES_AND_ATTEMPTS_SQL = text("""
+    SELECT 'l' AS what, id, obligation_id AS a, target_savings_account_id AS b, amount, prepayment_mode AS c,
+           NULL AS d, NULL::numeric AS gmf
+    FROM payment_intent_lines WHERE intent_id = :id
+    UNION ALL
+    SELECT 'a', id, NULL, savings_account_id, amount, kind::text, state::text, gmf_amount
+    FROM funding_attempts WHERE intent_id = :id
+    ORDER BY 1 DESC, 2""")
 
 
 def lock_intent(session: Session, intent_id: int) -> IntentRow | None:
@@ -263,15 +266,15 @@ def lock_intent(session: Session, intent_id: int) -> IntentRow | None:
     head = session.execute(_LOCK_INTENT_SQL, {"id": intent_id}).first()
     if head is None:
         return None
-    lines = tuple(
-        LineRow(r[0], r[1], r[2], r[3], PrepaymentMode(r[4]) if r[4] else None)
-        for r in session.execute(_LINES_SQL, {"id": intent_id})
-    )
-    attempts = tuple(
-        AttemptRow(r[0], AttemptKind(r[1]), AttemptState(r[2]), r[3], r[4], r[5])
-        for r in session.execute(_ATTEMPTS_SQL, {"id": intent_id})
-    )
-    return IntentRow(head[0], head[1], IntentKind(head[2]), IntentState(head[3]), head[4], lines, attempts)
+    lines: list[LineRow] = []
+    attempts: list[AttemptRow] = []
+    for what, row_id, a, b, amount, c, d, gmf_amount in session.execute(_LINES_AND_ATTEMPTS_SQL, {"id": intent_id}):
+        if what == "l":
+            lines.append(LineRow(row_id, a, b, amount, PrepaymentMode(c) if c else None))
+        else:
+            attempts.append(AttemptRow(row_id, AttemptKind(c), AttemptState(d), b, amount, gmf_amount))
+    return IntentRow(head[0], head[1], IntentKind(head[2]), IntentState(head[3]), head[4], tuple(lines),
+                     tuple(attempts))
 
 
 __all__ = [
