@@ -45,18 +45,133 @@ def summarize(name: str, wall: list[float], cpu: list[float], statements: list[i
            f"{statistics.fmean(statements):.1f} statements")
 
 
+class TestClientMember(bp.Member):
+    """bench_payments.Member driving the Flask app in this process (test client)
+    instead of gunicorn over HTTP: same pages, same forms, same session and CSRF."""
+
+    def __init__(self, app, payer: bp.Payer) -> None:  # noqa: ANN001
+        super().__init__("", payer)
+        self.client = app.test_client()
+
+    def get(self, path: str):  # noqa: ANN201
+        return self.client.get(path)
+
+    def post(self, path: str, pairs: list[tuple[str, str]]):  # noqa: ANN201
+        return self.client.post(path, data=bp.form_body(pairs), content_type="application/x-www-form-urlencoded")
+
+    def login(self) -> None:
+        super().login()
+        self.sid = self.client.get_cookie("zp_sesion").value
+
+
+def finalizar_phase(payers: list[bp.Payer], profile_top: int) -> None:
+    """The web's "Finalizar": POSTed through the whole Flask stack (Redis session, CSRF,
+    the intent's transaction, the Celery publish to the real broker), each member's form
+    walked to Verificación beforehand and not measured."""
+    from webapp import create_app
+
+    app = create_app()
+    members = []
+    for payer in payers:
+        member = TestClientMember(app, payer)
+        member.login()
+        form = member.prepare(payer.loans[0], 300 + len(members) % 400)
+        members.append((member, form))
+    profiler = cProfile.Profile() if profile_top else None
+    wall, cpu = [], []
+    for member, form in members:
+        w, c = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        response = member.client.post("/zona/pagos/finalizar", data=form["body"],
+                                      content_type="application/x-www-form-urlencoded")
+        if profiler:
+            profiler.disable()
+        wall.append(1000 * (time.perf_counter() - w))
+        cpu.append(1000 * (time.process_time() - c))
+        assert response.status_code == 303, (response.status_code, response.text[:300])
+    bp.log(f"  Finalizar (web) wall p50 {statistics.median(wall):6.2f} ms  mean {statistics.fmean(wall):6.2f} ms | "
+           f"CPU p50 {statistics.median(cpu):6.2f} ms  mean {statistics.fmean(cpu):6.2f} ms | {len(members)} POSTs")
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats(os.environ.get("ZONA_PROFILE_SORT", "cumulative"))
+        stats.print_stats(profile_top)
+        if os.environ.get("ZONA_PROFILE_CALLERS"):
+            stats.print_callers(os.environ["ZONA_PROFILE_CALLERS"])
+
+
+def group_cpu_s(leader_pid: int) -> float:
+    """User+system CPU seconds of every live process in the leader's process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) != leader_pid:
+                continue
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ProcessLookupError):
+            continue
+    return total
+
+
+def celery_phase(intent_ids: list[int], concurrency: int) -> None:
+    """The same applies run by a real Celery worker (prefork, the app's settings, task
+    events on as when Flower watches): CPU of the worker's whole process group per
+    payment, i.e. apply_intent plus everything Celery does around it."""
+    import redis as redis_lib
+    from sqlalchemy import text
+
+    from db.engine import session_scope
+    from tests.processes import start_worker
+    from workers.payment_tasks import enqueue_step
+    from zona_privada.settings import get_settings
+
+    redis_lib.Redis.from_url(get_settings().broker_url).flushdb()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ZONA_WORKER_CONCURRENCY=str(concurrency))
+    worker = start_worker(env, Path(tempfile.mkdtemp(prefix="zona-bench-cpu-worker-")), concurrency=concurrency)
+    try:
+        time.sleep(6)  # booted and idle
+        before, t0 = group_cpu_s(worker.popen.pid), time.perf_counter()
+        for intent_id in intent_ids:
+            enqueue_step("apply", intent_id)
+
+        def pending() -> int:
+            with session_scope() as db:
+                return db.execute(text("SELECT count(*) FROM payment_intents WHERE id = ANY(:ids) AND state = 'created'"),
+                                  {"ids": intent_ids}).scalar_one()
+
+        while pending() and time.perf_counter() - t0 < 300:
+            time.sleep(0.2)
+        elapsed, used = time.perf_counter() - t0, group_cpu_s(worker.popen.pid) - before
+        bp.log(f"  Celery worker  {len(intent_ids)} applies in {elapsed:.1f} s ({len(intent_ids) / elapsed:.0f}/s, "
+               f"prefork x{concurrency}) | worker CPU {1000 * used / len(intent_ids):.2f} ms per payment "
+               f"(parent + children; includes beat-less idle polling)")
+    finally:
+        worker.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--payments", type=int, default=600)
     p.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions of apply_intent")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--celery", action="store_true",
+                   help="apply half of the payments through a real Celery worker instead, and compare")
+    p.add_argument("--worker-concurrency", type=int, default=3)
+    p.add_argument("--finalizar", type=int, default=0,
+                   help="also POST this many Finalizar through the Flask app in this process (needs Redis)")
     args = p.parse_args(argv)
 
     server_url = os.environ.get("DATABASE_URL") or bp.DEFAULT_SERVER_URL
     work = Path(tempfile.mkdtemp(prefix="zona-bench-cpu-"))
     # Redis is not used here; settings want a URL.
     os.environ.update({"ZONA_ENV": "test", "ZONA_STATE_DIR": str(work / "state"),
-                       "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")})
+                       "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                       "ZONA_REDIS_DB_BASE": os.environ.get("ZONA_REDIS_DB_BASE", "4"),
+                       "ZONA_LOGIN_IP_LIMIT": "1000000000"})
     database_url = bp.create_database(server_url, DB_NAME)
     try:
         bp.point_process_at(database_url)
@@ -68,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         from db.payments.processing import Outcome, apply_intent
 
         upgrade_head()
-        payers, loaded = bp.load_members(args.payments)
+        payers, loaded = bp.load_members(args.payments + args.finalizar)
+        # Separate members: a Finalizar's intent is "in progress" for its obligation.
+        payers, web_payers = payers[: args.payments], payers[args.payments:]
         bp.log(f"bench_payment_cpu: {loaded:,} synthetic members, {len(payers):,} payments "
                f"(one loan line of a small 'Otro valor' from Rentadiario each)")
         counter = StatementCounter()
@@ -90,6 +207,14 @@ def main(argv: list[str] | None = None) -> int:
             assert ok
             created.append(intent_id)
         summarize("create_intent", wall, cpu, stmts)
+
+        if args.finalizar:
+            finalizar_phase(web_payers, args.profile)
+
+        if args.celery:
+            half = len(created) // 2
+            celery_phase(created[half:], args.worker_concurrency)
+            created = created[:half]
 
         profiler = cProfile.Profile() if args.profile else None
         wall, cpu, stmts = [], [], []

@@ -37,7 +37,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "timezone": "America/Bogota",
         "enable_utc": True,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
+        "worker_send_task_events": settings.celery_task_events,
         # No "task-sent" event from the web: Flower follows tasks from the workers' events,
         # and one more publish per payment on the web's hot path bought nothing.
         "task_send_sent_event": False,

@@ -267,6 +267,8 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
     ])
     sup.add("flower", [
         celery, "-A", "workers.celery_app:app", "flower", f"--address={host}", f"--port={env['ZONA_FLOWER_PORT']}",
+        # Flower would otherwise switch the workers' task events on (see settings).
+        f"--enable_events={env.get('ZONA_CELERY_TASK_EVENTS', '0') in ('1', 'true')}",
     ])
     sup.add("smtp", [
         sys.executable, "-m", "zona_privada.smtp_sink", "--host", "127.0.0.1", "--port", env["ZONA_SMTP_PORT"],

@@ -71,6 +71,10 @@ class Settings:
     celery_hard_time_limit_s: int
     broker_visibility_timeout_s: int
     worker_concurrency: int
+    # Celery's per-task events (what Flower's task list shows). Off by default: they cost
+    # 3.8 ms of worker CPU per payment, a quarter of it (bench/bench_payment_cpu.py
+    # --celery); Flower still shows workers, their stats and active tasks, and the queues.
+    celery_task_events: bool
     usury_table: tuple[UsuryEntry, ...]
     fault: str | None
     redis_db_base: int
@@ -175,6 +179,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "0").strip().lower()
+    if raw not in ("0", "1", "true", "false"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw in ("1", "true")
+
+
 def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
     raw = env.get(name) or default
     try:
@@ -258,6 +269,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # must dwarf the hard limit; tasks never sleep, deadlines live on the rows.
         broker_visibility_timeout_s=_int(env, "ZONA_BROKER_VISIBILITY_TIMEOUT_S", max(3600, 10 * hard_s)),
         worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
+        celery_task_events=_flag(env, "ZONA_CELERY_TASK_EVENTS"),
         usury_table=_usury_table(env),
         fault=env.get("ZONA_FAULT") or None,
         redis_db_base=_int(env, "ZONA_REDIS_DB_BASE", 0),

@@ -54,3 +54,18 @@ def test_json_log_lines_carry_the_intent_id() -> None:
                                     "payment_intent_id": 42})
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "applied ok" and line["payment_intent_id"] == 42 and line["level"] == "INFO"
+
+
+def test_task_events_are_a_switch_off_by_default() -> None:
+    from zona_privada.settings import ConfigError
+
+    env = {"DATABASE_URL": "postgresql://x@h/db", "REDIS_URL": "redis://h:6379/0", "ZONA_ENV": "production",
+           "ZONA_SECRET_KEY": "k", "ZONA_DECOY_SECRET": "d", "ZONA_FLOWER_PASSWORD": "p"}
+    assert celery_config(load_settings(env))["worker_send_task_events"] is False
+    assert celery_config(load_settings({**env, "ZONA_CELERY_TASK_EVENTS": "1"}))["worker_send_task_events"] is True
+    try:
+        load_settings({**env, "ZONA_CELERY_TASK_EVENTS": "sí"})
+    except ConfigError as exc:
+        assert "ZONA_CELERY_TASK_EVENTS" in str(exc)
+    else:
+        raise AssertionError("a bad flag must be refused")
