@@ -1,14 +1,19 @@
-"""CPU per payment on the hot path, in one process: what "Finalizar" writes
-(`create_intent`) and what the worker runs (`apply_intent`), each in its own transaction,
-timed one after another on real PostgreSQL (no Celery, no HTTP: those are in
-bench_payments.py). The figure to watch when making the hot path cheaper.
+"""CPU per payment on the hot path, one step at a time on real PostgreSQL: what
+"Finalizar" writes (`create_intent`) and what the worker runs (`apply_intent`), each in
+its own transaction in this process; optionally the whole "Finalizar" request through
+the Flask app (Redis session, CSRF, Celery publish) and the applies run by a real Celery
+worker. The open-loop figures are bench_payments.py's; this is the one to watch when
+making the hot path cheaper, because it isolates each part.
 
-    .venv/bin/python bench/bench_payment_cpu.py                 # 600 payments
-    .venv/bin/python bench/bench_payment_cpu.py --profile 25    # plus cProfile's top 25 of apply
+    .venv/bin/python bench/bench_payment_cpu.py                          # 600 payments
+    .venv/bin/python bench/bench_payment_cpu.py --finalizar 200 --celery # web request, real worker
+    .venv/bin/python bench/bench_payment_cpu.py --profile 25             # cProfile's top 25
 
 Prints, per step: wall and process-CPU milliseconds per payment (p50 and mean) and the
-statements sent to PostgreSQL per payment. Creates and drops the database
-`zona_bench_cpu` on the server of DATABASE_URL (default the local 127.0.0.1:5432).
+statements sent to PostgreSQL; for --celery, the CPU of the worker's whole process group
+per payment. Creates and drops the database `zona_bench_cpu` on the server of
+DATABASE_URL (default the local 127.0.0.1:5432); Redis: REDIS_URL (default the local
+6379) with ZONA_REDIS_DB_BASE 4, whose broker database it flushes.
 """
 from __future__ import annotations
 
