@@ -120,7 +120,40 @@ class Card(Base):
     obligation: Mapped[Obligation] = relationship(back_populates="card")
 
 
-class Installment(Base):
+class InstallmentFigures:
+    """What an installment owes, derived from its billed and paid components; shared by
+    the ORM row below and the payment hot path's snapshot (db/payments/snapshots.py).
+    Expects the attributes id, number, due_date, principal, interest, fees,
+    late_interest and their paid_* counterparts."""
+
+    __slots__ = ()
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees + self.late_interest
+
+    @property
+    def paid(self) -> Decimal:
+        return self.paid_principal + self.paid_interest + self.paid_fees + self.paid_late_interest
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.paid
+
+    def as_due(self) -> InstallmentDue:
+        """What is still owed, component by component, for the allocation strategy."""
+        return InstallmentDue(
+            installment_id=self.id,
+            number=self.number,
+            due_date=self.due_date,
+            late_interest=self.late_interest - self.paid_late_interest,
+            fees=self.fees - self.paid_fees,
+            interest=self.interest - self.paid_interest,
+            principal=self.principal - self.paid_principal,
+        )
+
+
+class Installment(InstallmentFigures, Base):
     """One installment: what is billed of each component and what has been paid of it."""
 
     __tablename__ = "installments"
@@ -151,30 +184,6 @@ class Installment(Base):
         ),
         CheckConstraint("principal >= 0 AND interest >= 0 AND fees >= 0 AND late_interest >= 0", name="nonnegative"),
     )
-
-    @property
-    def total(self) -> Decimal:
-        return self.principal + self.interest + self.fees + self.late_interest
-
-    @property
-    def paid(self) -> Decimal:
-        return self.paid_principal + self.paid_interest + self.paid_fees + self.paid_late_interest
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.total - self.paid
-
-    def as_due(self) -> InstallmentDue:
-        """What is still owed, component by component, for the allocation strategy."""
-        return InstallmentDue(
-            installment_id=self.id,
-            number=self.number,
-            due_date=self.due_date,
-            late_interest=self.late_interest - self.paid_late_interest,
-            fees=self.fees - self.paid_fees,
-            interest=self.interest - self.paid_interest,
-            principal=self.principal - self.paid_principal,
-        )
 
     def record(self, row: AllocationRow) -> None:
         """Add an allocation's split to what has been paid (the CHECK keeps it ≤ billed)."""

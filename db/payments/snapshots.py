@@ -17,11 +17,11 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from domain.allocation import InstallmentDue
 from domain.amortization import PrepaymentMode
 from domain.payment_states import AttemptKind, AttemptState, IntentState
 
 from ..models import IntentKind, ObligationKind, ObligationStatus, SavingsProduct, SavingsStatus
+from ..models.products import InstallmentFigures
 from .errors import MSG_NOT_YOURS_ACCOUNT, MSG_NOT_YOURS_OBLIGATION, NotOwnedError
 
 ZERO = Decimal("0.00")
@@ -31,7 +31,7 @@ ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True, slots=True)
-class InstallmentRow:
+class InstallmentRow(InstallmentFigures):
     id: int
     number: int
     due_date: date
@@ -43,30 +43,6 @@ class InstallmentRow:
     paid_interest: Decimal
     paid_fees: Decimal
     paid_late_interest: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.principal + self.interest + self.fees + self.late_interest
-
-    @property
-    def paid(self) -> Decimal:
-        return self.paid_principal + self.paid_interest + self.paid_fees + self.paid_late_interest
-
-    @property
-    def outstanding(self) -> Decimal:
-        return self.total - self.paid
-
-    def as_due(self) -> InstallmentDue:
-        """What is still owed, component by component, for the allocation strategy."""
-        return InstallmentDue(
-            installment_id=self.id,
-            number=self.number,
-            due_date=self.due_date,
-            late_interest=self.late_interest - self.paid_late_interest,
-            fees=self.fees - self.paid_fees,
-            interest=self.interest - self.paid_interest,
-            principal=self.principal - self.paid_principal,
-        )
 
 
 @dataclass(frozen=True, slots=True)
