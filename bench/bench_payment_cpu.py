@@ -106,17 +106,11 @@ def finalizar_phase(payers: list[bp.Payer], profile_top: int) -> None:
 
 def group_cpu_s(leader_pid: int) -> float:
     """User+system CPU seconds of every live process in the leader's process group."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
         try:
-            if os.getpgid(int(entry)) != leader_pid:
-                continue
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            if entry.isdigit() and os.getpgid(int(entry)) == leader_pid:
+                total += bp.pid_cpu_s(int(entry))
         except (OSError, ProcessLookupError):
             continue
     return total

@@ -181,6 +181,16 @@ def start(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Pro
     return Proc(name, popen, log_path)
 
 
+def pid_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            parts = fh.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return 0.0
+
+
 class CpuMeter:
     """CPU seconds of the machine and of each part (web, worker, PostgreSQL, this client)."""
 
@@ -195,12 +205,7 @@ class CpuMeter:
         return (sum(fields) - idle) / self.tick, sum(fields) / self.tick
 
     def _pid_cpu(self, pid: int) -> float:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                parts = fh.read().rsplit(")", 1)[1].split()
-            return (int(parts[11]) + int(parts[12])) / self.tick
-        except (OSError, IndexError):
-            return 0.0
+        return pid_cpu_s(pid)
 
     def _postgres_pids(self) -> list[int]:
         import psutil
