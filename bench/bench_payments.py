@@ -898,7 +898,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain-timeout-s", type=float, default=120)
     p.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (zona up: 2)")
     p.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker (zona up: 4)")
-    p.add_argument("--worker-concurrency", type=int, default=3)
+    p.add_argument("--worker-concurrency", type=int, default=2, help="Celery prefork processes (zona up: 2)")
     p.add_argument("--worker-prefetch", type=int, default=None,
                    help="celery worker --prefetch-multiplier (default: the app's setting, 1)")
     p.add_argument("--senders", type=int, default=400, help="sender threads of the open loop")
