@@ -45,61 +45,6 @@ def bogota_timestamp(moment: datetime) -> str:
     return moment.astimezone(BOGOTA).strftime("%d/%m/%Y %I:%M %p")
 
 
-def _receipt_data(session: Session, intent: PaymentIntent) -> dict[str, object]:
-    member = session.get(Member, intent.member_id)
-    assert member is not None
-    obligation_ids = [l.obligation_id for l in intent.lines if l.obligation_id is not None]
-    account_ids = [a.savings_account_id for a in intent.attempts if a.savings_account_id is not None]
-    account_ids += [l.target_savings_account_id for l in intent.lines if l.target_savings_account_id is not None]
-    obligations = {o.id: o for o in session.execute(select(Obligation).where(Obligation.id.in_(obligation_ids))).scalars()}
-    accounts = {a.id: a for a in session.execute(select(SavingsAccount).where(SavingsAccount.id.in_(account_ids))).scalars()}
-    allocations = session.execute(
-        select(Allocation, Installment.number)
-        .outerjoin(Installment, Installment.id == Allocation.installment_id)
-        .where(Allocation.intent_id == intent.id)
-        .order_by(Allocation.id)
-    ).all()
-    lines = []
-    for line in intent.lines:
-        if line.obligation_id is not None:
-            ob = obligations[line.obligation_id]
-            label = f"{ob.description} {ob.number}"
-        else:
-            acc = accounts[line.target_savings_account_id]  # type: ignore[index]
-            label = f"Depósito a {acc.product.value.capitalize()} {acc.number}"
-        lines.append({
-            "label": label,
-            "amount": line.amount,
-            "allocation": [
-                {
-                    "installment_number": number,
-                    "is_prepayment": a.is_prepayment,
-                    "late_interest": a.late_interest,
-                    "fees": a.fees,
-                    "interest": a.interest,
-                    "principal": a.principal,
-                }
-                for a, number in allocations
-                if a.line_id == line.id
-            ],
-        })
-    sources = [
-        {
-            "label": f"{accounts[a.savings_account_id].product.value.capitalize()} {accounts[a.savings_account_id].number}",
-            "amount": a.amount,
-            "gmf": a.gmf_amount,
-        }
-        for a in intent.attempts
-        if a.savings_account_id is not None and a.state is AttemptState.POSTED
-    ]
-    return {
-        "member": member,
-        "lines": lines,
-        "sources": sources,
-        "gmf": sum((s["gmf"] for s in sources), ZERO),
-    }
-
-
 def receipt(session: Session, member_id: int, intent_id: int) -> dict[str, object]:
     """The printable receipt (JSON-able; amounts already formatted as the manual does)."""
     intent = session.execute(
@@ -109,40 +54,39 @@ def receipt(session: Session, member_id: int, intent_id: int) -> dict[str, objec
         raise NotOwnedError(MSG_NOT_YOURS_INTENT)
     if intent.state is not IntentState.APPLIED or intent.receipt_number is None or intent.applied_at is None:
         raise NotOwnedError(MSG_NO_RECEIPT)
-    data = _receipt_data(session, intent)
-    member: Member = data["member"]  # type: ignore[assignment]
-    total_gmf: Decimal = data["gmf"]  # type: ignore[assignment]
+    facts = _receipt_facts(session, [intent.id])[intent.id]
+    total_gmf = sum((tax for _label, _amount, tax in facts.sources), ZERO)
     return {
         "receipt_number": format_receipt_number(intent.receipt_number),
         "intent_id": intent.id,
         "kind": intent.kind.value,
         "applied_at": intent.applied_at.isoformat(),
         "fecha": bogota_timestamp(intent.applied_at),
-        "asociado": member.full_name,
-        "identificacion": f"{member.document_type} {member.document_number}",
+        "asociado": facts.member_name,
+        "identificacion": facts.member_document,
         "total": format_cop(intent.total_amount),
         "gmf": format_cop(total_gmf),
         "total_debitado": format_cop(intent.total_amount + total_gmf),
         "lineas": [
             {
-                "concepto": line["label"],
-                "valor": format_cop(line["amount"]),
+                "concepto": line.label,
+                "valor": format_cop(line.amount),
                 "aplicacion": [
                     {
-                        "cuota": "Abono a capital" if a["is_prepayment"] else f"Cuota {a['installment_number']}",
-                        "interes_mora": format_cop(a["late_interest"]),
-                        "seguros_y_comisiones": format_cop(a["fees"]),
-                        "interes": format_cop(a["interest"]),
-                        "capital": format_cop(a["principal"]),
+                        "cuota": "Abono a capital" if a.is_prepayment else f"Cuota {a.installment_number}",
+                        "interes_mora": format_cop(a.late_interest),
+                        "seguros_y_comisiones": format_cop(a.fees),
+                        "interes": format_cop(a.interest),
+                        "capital": format_cop(a.principal),
                     }
-                    for a in line["allocation"]
+                    for a in line.splits
                 ],
             }
-            for line in data["lines"]  # type: ignore[union-attr]
+            for line in facts.lines
         ],
         "origen": [
-            {"cuenta": s["label"], "valor": format_cop(s["amount"]), "gmf": format_cop(s["gmf"])}
-            for s in data["sources"]  # type: ignore[union-attr]
+            {"cuenta": label, "valor": format_cop(amount), "gmf": format_cop(tax)}
+            for label, amount, tax in facts.sources
         ],
     }
 
@@ -154,7 +98,7 @@ def receipt_emails(session: Session, intent_ids: Collection[int]) -> dict[int, t
     no receipt number yet, is left out: it has nothing to show."""
     if not intent_ids:
         return {}
-    facts = _mail_facts(session, intent_ids)
+    facts = _receipt_facts(session, intent_ids)
     return {
         intent_id: _compose(f, format_receipt_number(f.receipt_number))
         for intent_id, f in facts.items()
@@ -175,21 +119,22 @@ class _Split:
 
 
 @dataclass(slots=True)
-class _MailLine:
+class _ReceiptLine:
     label: str
     amount: Decimal
     splits: list[_Split] = field(default_factory=list)
 
 
 @dataclass(slots=True)
-class _MailFacts:
+class _ReceiptFacts:
     kind: IntentKind
     state: IntentState
     total_amount: Decimal
     applied_at: datetime | None
     receipt_number: int | None
     member_name: str
-    lines: list[_MailLine] = field(default_factory=list)
+    member_document: str  # "CC 1077227777"
+    lines: list[_ReceiptLine] = field(default_factory=list)
     sources: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # label, amount, GMF
 
 
@@ -198,20 +143,21 @@ def _any_of(ids: Collection[int]) -> ColumnElement[int]:
     return any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger)))
 
 
-def _mail_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _MailFacts]:
+def _receipt_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _ReceiptFacts]:
     """Four queries: intents with their member, lines, allocation rows, posted debits."""
     ids = _any_of(intent_ids)
     facts = {
-        row.id: _MailFacts(row.kind, row.state, row.total_amount, row.applied_at, row.receipt_number,
-                           f"{row.first_names} {row.last_names}")
+        row.id: _ReceiptFacts(row.kind, row.state, row.total_amount, row.applied_at, row.receipt_number,
+                              f"{row.first_names} {row.last_names}", f"{row.document_type} {row.document_number}")
         for row in session.execute(
             select(PaymentIntent.id, PaymentIntent.kind, PaymentIntent.state, PaymentIntent.total_amount,
-                   PaymentIntent.applied_at, PaymentIntent.receipt_number, Member.first_names, Member.last_names)
+                   PaymentIntent.applied_at, PaymentIntent.receipt_number, Member.first_names, Member.last_names,
+                   Member.document_type, Member.document_number)
             .join(Member, Member.id == PaymentIntent.member_id)
             .where(PaymentIntent.id == ids)
         )
     }
-    lines: dict[int, _MailLine] = {}
+    lines: dict[int, _ReceiptLine] = {}
     for row in session.execute(
         select(PaymentIntentLine.intent_id, PaymentIntentLine.id, PaymentIntentLine.amount, Obligation.description,
                Obligation.number, SavingsAccount.product, SavingsAccount.number.label("account_number"))
@@ -222,7 +168,7 @@ def _mail_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _Mai
     ):
         label = (f"{row.description} {row.number}" if row.description is not None
                  else f"Depósito a {_account_label(row.product, row.account_number)}")
-        lines[row.id] = _MailLine(label, row.amount)
+        lines[row.id] = _ReceiptLine(label, row.amount)
         facts[row.intent_id].lines.append(lines[row.id])
     for row in session.execute(
         select(Allocation.line_id, Installment.number, Allocation.is_prepayment, Allocation.late_interest,
@@ -248,7 +194,7 @@ def _account_label(product: SavingsProduct, number: str) -> str:
     return f"{product.value.capitalize()} {number}"
 
 
-def _compose(facts: _MailFacts, number: str) -> tuple[str, str]:
+def _compose(facts: _ReceiptFacts, number: str) -> tuple[str, str]:
     assert facts.applied_at is not None
     what = "transferencia" if facts.kind is IntentKind.TRANSFER else "pago"
     out = [
