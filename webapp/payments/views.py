@@ -375,7 +375,7 @@ def finish():  # noqa: ANN201
     if created:
         # A new intent is in `created`: its first step follows from how it is funded, so
         # the nudge needs no second look at the database.
-        external = any(bool(f.get("pse")) for f in body["funding"])
+        external = Wizard(kind=body["kind"], lines=body["lines"], funding=body["funding"]).request().uses_pse
         queue.enqueue_intent(intent_id, step_for(IntentState.CREATED, external=external))
     wizard.remember_intent(session, key, intent_id)
     wizard.clear(session)
