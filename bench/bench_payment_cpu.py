@@ -116,7 +116,7 @@ def group_cpu_s(leader_pid: int) -> float:
     return total
 
 
-def celery_phase(intent_ids: list[int], concurrency: int) -> None:
+def celery_phase(intent_ids: list[int], concurrency: int, pool: str) -> None:
     """The same applies run by a real Celery worker (prefork, the app's settings, task
     events on as when Flower watches): CPU of the worker's whole process group per
     payment, i.e. apply_intent plus everything Celery does around it."""
@@ -130,10 +130,17 @@ def celery_phase(intent_ids: list[int], concurrency: int) -> None:
 
     redis_lib.Redis.from_url(get_settings().broker_url).flushdb()
     env = dict(os.environ, PYTHONPATH=str(ROOT), ZONA_WORKER_CONCURRENCY=str(concurrency))
-    worker = start_worker(env, Path(tempfile.mkdtemp(prefix="zona-bench-cpu-worker-")), concurrency=concurrency)
+    log_dir = Path(tempfile.mkdtemp(prefix="zona-bench-cpu-worker-"))
+    # "solo" runs the task in the consumer process itself: `concurrency` such processes.
+    workers = ([start_worker(env, log_dir, concurrency=1, pool="solo", name=f"solo{n}") for n in range(concurrency)]
+               if pool == "solo" else [start_worker(env, log_dir, concurrency=concurrency, pool=pool)])
+
+    def cpu_s() -> float:
+        return sum(group_cpu_s(w.popen.pid) for w in workers)
+
     try:
         time.sleep(6)  # booted and idle
-        before, t0 = group_cpu_s(worker.popen.pid), time.perf_counter()
+        before, t0 = cpu_s(), time.perf_counter()
         for intent_id in intent_ids:
             enqueue_step("apply", intent_id)
 
@@ -144,12 +151,13 @@ def celery_phase(intent_ids: list[int], concurrency: int) -> None:
 
         while pending() and time.perf_counter() - t0 < 300:
             time.sleep(0.2)
-        elapsed, used = time.perf_counter() - t0, group_cpu_s(worker.popen.pid) - before
+        elapsed, used = time.perf_counter() - t0, cpu_s() - before
         bp.log(f"  Celery worker  {len(intent_ids)} applies in {elapsed:.1f} s ({len(intent_ids) / elapsed:.0f}/s, "
-               f"prefork x{concurrency}) | worker CPU {1000 * used / len(intent_ids):.2f} ms per payment "
+               f"{pool} x{concurrency}) | worker CPU {1000 * used / len(intent_ids):.2f} ms per payment "
                f"(parent + children; includes beat-less idle polling)")
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true")
     p.add_argument("--celery", action="store_true",
                    help="apply half of the payments through a real Celery worker instead, and compare")
-    p.add_argument("--worker-concurrency", type=int, default=3)
+    p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--worker-pool", choices=["prefork", "solo", "threads"], default="prefork",
+                   help="solo: --worker-concurrency single-process workers")
     p.add_argument("--finalizar", type=int, default=0,
                    help="also POST this many Finalizar through the Flask app in this process (needs Redis)")
     args = p.parse_args(argv)
@@ -212,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.celery:
             half = len(created) // 2
-            celery_phase(created[half:], args.worker_concurrency)
+            celery_phase(created[half:], args.worker_concurrency, args.worker_pool)
             created = created[:half]
 
         profiler = cProfile.Profile() if args.profile else None

@@ -54,10 +54,10 @@ def start(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Pro
 
 
 def start_worker(env: dict[str, str], log_dir: Path, *, concurrency: int = 2, name: str = "worker",
-                 queues: str | None = None) -> Proc:
+                 queues: str | None = None, pool: str = "prefork") -> Proc:
     argv = [str(BIN / "celery"), "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO",
-            "--concurrency", str(concurrency), "--hostname", f"{name}-{os.getpid()}-{time.time_ns()}@%h",
-            "--without-gossip", "--without-mingle"]
+            "--pool", pool, "--concurrency", str(concurrency),
+            "--hostname", f"{name}-{os.getpid()}-{time.time_ns()}@%h", "--without-gossip", "--without-mingle"]
     if queues:
         argv += ["--queues", queues]
     return start(name, argv, env, log_dir)
