@@ -66,15 +66,11 @@ class RedisSessionInterface(SessionInterface):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client: redis.Redis | None = None
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            self._client = redis.Redis.from_url(
-                self.settings.sessions_redis_url, socket_timeout=3, socket_connect_timeout=3
-            )
-        return self._client
+        # Made here, once per app, not on first use: gunicorn's threads all arrive at once,
+        # and a client made twice lost the race's loser, whose pool, when collected,
+        # disconnected a connection another thread was still reading (a 500 at login).
+        # No connection is opened until the first command.
+        self.client = redis.Redis.from_url(settings.sessions_redis_url, socket_timeout=3, socket_connect_timeout=3)
 
     # ---------------------------------------------------------------- open
 

@@ -10,13 +10,8 @@ _PREFIX = "zp:t:"
 class Throttle:
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client: redis.Redis | None = None
-
-    @property
-    def client(self) -> redis.Redis:
-        if self._client is None:
-            self._client = redis.Redis.from_url(self.url, socket_timeout=3, socket_connect_timeout=3)
-        return self._client
+        # Once, up front (see webapp.sessions): no connection until the first command.
+        self.client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
 
     def hit(self, key: str, limit: int, window_s: int) -> bool:
         """Count one more; True while the window's count stays within `limit`."""

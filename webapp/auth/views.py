@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timezone
 
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
 
 from db import audit, credentials
 from db.audit import Requester
@@ -52,11 +53,15 @@ def _settings():  # noqa: ANN202
     return current_app.config["ZONA_SETTINGS"]
 
 
+@bp.record_once
+def _make_throttle(state: BlueprintSetupState) -> None:
+    # At app creation, not on the first login: request threads racing to make it would
+    # each get their own (see webapp.sessions).
+    state.app.extensions["zona_throttle"] = Throttle(state.app.config["ZONA_SETTINGS"].throttle_redis_url)
+
+
 def _throttle() -> Throttle:
-    ext = current_app.extensions
-    if "zona_throttle" not in ext:
-        ext["zona_throttle"] = Throttle(_settings().throttle_redis_url)
-    return ext["zona_throttle"]
+    return current_app.extensions["zona_throttle"]
 
 
 def _requester() -> Requester:

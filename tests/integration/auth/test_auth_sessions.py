@@ -142,3 +142,40 @@ def test_no_inline_scripts_in_any_template() -> None:
         for tag in re.findall(r"<script[^>]*>", text):
             assert "src=" in tag, (path, tag)
         assert not re.search(r"\son[a-z]+=", text), path
+
+
+def test_one_redis_client_per_app_whatever_the_threads(make_app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gunicorn's threads all arrive at once after a start: a client made lazily was made
+    twice, and the loser's pool, once collected, disconnected a connection another thread
+    was reading (a 500 at login). Clients are made with the app, once."""
+    import threading
+
+    from webapp.auth.views import _throttle
+
+    made: list[str] = []
+    real = redis.Redis.from_url.__func__  # type: ignore[attr-defined]
+
+    def slow_from_url(cls, url, **kwargs):  # noqa: ANN001, ANN202
+        made.append(url)
+        time.sleep(0.05)  # widens any check-then-create window
+        return real(cls, url, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "from_url", classmethod(slow_from_url))
+    app = make_app()
+    at_creation = len(made)
+    assert at_creation >= 2  # the session store's and the throttle's
+    barrier = threading.Barrier(8)
+    seen: list[tuple[int, int]] = []
+
+    def first_request() -> None:
+        barrier.wait()
+        with app.app_context():
+            seen.append((id(app.session_interface.client), id(_throttle().client)))
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == at_creation
+    assert len(seen) == 8 and len(set(seen)) == 1
