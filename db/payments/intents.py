@@ -143,50 +143,65 @@ def create_intent(
             return _same_or_conflict(winner, body_hash)
         raise RequirementsNotMet(rows)
 
-    intent_id = session.execute(_INSERT_INTENT_SQL, {
-        "member_id": member_id, "kind": request.kind, "key": key, "hash": body_hash, "total": request.total,
-        "deadline": now + timedelta(seconds=settings.intent_step_deadline_s),
-    }).scalar_one_or_none()
+    intent_id = session.execute(_INSERT_INTENT_SQL, _insert_params(
+        member_id, key, body_hash, request, accounts, deadline=now + timedelta(seconds=settings.intent_step_deadline_s),
+    )).scalar_one_or_none()
     if intent_id is None:
         # A concurrent create with the same key committed first: re-read the winner.
         winner = _existing(session, member_id, key)
         assert winner is not None, "the conflicting intent must be visible once its transaction committed"
         return _same_or_conflict(winner, body_hash)
-
-    _write_lines_and_attempts(session, intent_id, request, accounts)
     return intent_id, True
 
 
+# The intent, its lines and its funding attempts in one statement (one round trip on the
+# web's hot path). When another create holds the key, the intent inserts nothing and the
+# lines and attempts, joined to it, nothing either. Lines and attempts are inserted in
+# the member's order (WITH ORDINALITY), so their ids keep it.
 _INSERT_INTENT_SQL = text("""
-    INSERT INTO payment_intents (member_id, kind, state, idempotency_key, request_hash, total_amount, step_deadline_at)
-    VALUES (:member_id, :kind, 'created', :key, :hash, :total, :deadline)
-    ON CONFLICT ON CONSTRAINT uq_payment_intents_member_key DO NOTHING
-    RETURNING id""")
-_INSERT_LINE_SQL = text("""
-    INSERT INTO payment_intent_lines (intent_id, obligation_id, target_savings_account_id, amount, prepayment_mode)
-    VALUES (:intent_id, :obligation_id, :target, :amount, :mode)""")
-_INSERT_ATTEMPT_SQL = text("""
-    INSERT INTO funding_attempts (intent_id, kind, state, savings_account_id, amount, gmf_amount)
-    VALUES (:intent_id, 'savings', 'pending', :account_id, :amount, :gmf)""")
+    WITH intent AS (
+        INSERT INTO payment_intents (member_id, kind, state, idempotency_key, request_hash, total_amount,
+                                     step_deadline_at)
+        VALUES (:member_id, :kind, 'created', :key, :hash, :total, :deadline)
+        ON CONFLICT ON CONSTRAINT uq_payment_intents_member_key DO NOTHING
+        RETURNING id
+    ), new_lines AS (
+        INSERT INTO payment_intent_lines (intent_id, obligation_id, target_savings_account_id, amount, prepayment_mode)
+        SELECT intent.id, l.obligation_id, l.target_id, l.amount, l.mode
+        FROM intent, unnest(CAST(:line_obligations AS bigint[]), CAST(:line_targets AS bigint[]),
+                            CAST(:line_amounts AS numeric[]), CAST(:line_modes AS text[]))
+                     WITH ORDINALITY AS l(obligation_id, target_id, amount, mode, n)
+        ORDER BY l.n
+    ), new_attempts AS (
+        INSERT INTO funding_attempts (intent_id, kind, state, savings_account_id, amount, gmf_amount)
+        SELECT intent.id, 'savings', 'pending', a.account_id, a.amount, a.gmf
+        FROM intent, unnest(CAST(:attempt_accounts AS bigint[]), CAST(:attempt_amounts AS numeric[]),
+                            CAST(:attempt_gmf AS numeric[]))
+                     WITH ORDINALITY AS a(account_id, amount, gmf, n)
+        ORDER BY a.n
+    )
+    SELECT id FROM intent""")
 
 
-def _write_lines_and_attempts(
-    session: Session, intent_id: int, request: PaymentRequest, accounts: Mapping[int, SavingsRow]
-) -> None:
-    # In request order: line and attempt ids keep the order the member chose.
-    session.execute(_INSERT_LINE_SQL, [
-        {"intent_id": intent_id, "obligation_id": line.obligation_id, "target": line.target_savings_account_id,
-         "amount": line.amount, "mode": line.prepayment_mode.value if line.prepayment_mode else None}
-        for line in request.lines
-    ])
-    attempts = []
+def _insert_params(
+    member_id: int, key: str, body_hash: str, request: PaymentRequest, accounts: Mapping[int, SavingsRow],
+    *, deadline: datetime,
+) -> dict[str, object]:
+    sources = []
     for source in request.funding:
         assert source.savings_account_id is not None  # PSE is refused by normalize_request for now
-        account = accounts[source.savings_account_id]
-        attempts.append({"intent_id": intent_id, "account_id": account.id, "amount": source.amount,
-                         "gmf": ZERO if account.gmf_exempt else gmf(source.amount)})
-    if attempts:
-        session.execute(_INSERT_ATTEMPT_SQL, attempts)
+        sources.append((accounts[source.savings_account_id], source.amount))
+    return {
+        "member_id": member_id, "kind": request.kind, "key": key, "hash": body_hash, "total": request.total,
+        "deadline": deadline,
+        "line_obligations": [line.obligation_id for line in request.lines],
+        "line_targets": [line.target_savings_account_id for line in request.lines],
+        "line_amounts": [line.amount for line in request.lines],
+        "line_modes": [line.prepayment_mode.value if line.prepayment_mode else None for line in request.lines],
+        "attempt_accounts": [account.id for account, _ in sources],
+        "attempt_amounts": [amount for _, amount in sources],
+        "attempt_gmf": [ZERO if account.gmf_exempt else gmf(amount) for account, amount in sources],
+    }
 
 
 def overdue_lines(session: Session, member_id: int, *, today: date | None = None) -> list[LineRequest]:

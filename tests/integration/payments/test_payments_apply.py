@@ -276,3 +276,41 @@ def test_status_and_receipt_refuse_another_member(demo) -> None:  # noqa: ANN001
         with pytest.raises(NotOwnedError):
             receipt(session, demo.other_member_id, intent_id)
         assert payment_history(session, demo.other_member_id) == []
+
+
+def test_intent_lines_and_attempts_are_written_in_one_go_in_request_order(demo) -> None:  # noqa: ANN001
+    """One statement writes the intent, its lines and its attempts: every line and every
+    source is there, in the normalized request's order (ids ascending), GMF on the
+    non-exempt account only; a replay of the key writes none of them again."""
+    from domain.money import gmf
+
+    items = next_items(demo)
+    aportes, loan = items[demo.aportes_id], items[demo.loan_id]
+    lines = [{"obligation_id": demo.loan_id, "amount": loan}, {"obligation_id": demo.aportes_id, "amount": aportes}]
+    funding = [{"savings_account_id": demo.rentahorrito_id, "amount": Decimal("1000")},
+               {"savings_account_id": demo.rentadiario_id, "amount": aportes + loan - 1000}]
+    key = new_key()
+    intent_id, created = create(demo, lines, funding, key=key)
+    assert created
+    request = build_request(kind="payment", lines=lines, funding=funding)
+    with session_scope() as session:
+        written_lines = session.execute(text(
+            "SELECT obligation_id, target_savings_account_id, amount, prepayment_mode FROM payment_intent_lines "
+            "WHERE intent_id = :id ORDER BY id"), {"id": intent_id}).all()
+        written_attempts = session.execute(text(
+            "SELECT kind, state, savings_account_id, amount, gmf_amount FROM funding_attempts "
+            "WHERE intent_id = :id ORDER BY id"), {"id": intent_id}).all()
+    assert [tuple(r) for r in written_lines] == [
+        (l.obligation_id, None, l.amount, l.prepayment_mode.value if l.prepayment_mode else None) for l in request.lines]
+    assert [tuple(r) for r in written_attempts] == [
+        ("savings", "pending", f.savings_account_id, f.amount,
+         gmf(f.amount) if f.savings_account_id == demo.rentahorrito_id else Decimal("0.00"))
+        for f in request.funding]
+    assert gmf(Decimal("1000")) > 0  # so the GMF column is really tested
+    assert create(demo, lines, funding, key=key) == (intent_id, False)
+    with session_scope() as session:
+        counts = session.execute(text(
+            "SELECT (SELECT count(*) FROM payment_intent_lines WHERE intent_id = :id), "
+            "(SELECT count(*) FROM funding_attempts WHERE intent_id = :id)"), {"id": intent_id}).one()
+    assert tuple(counts) == (2, 2)
+    assert apply(intent_id).outcome is Outcome.APPLIED
