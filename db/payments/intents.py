@@ -157,7 +157,7 @@ def create_intent(
 # The intent, its lines and its funding attempts in one statement (one round trip on the
 # web's hot path). When another create holds the key, the intent inserts nothing and the
 # lines and attempts, joined to it, nothing either. Lines and attempts are inserted in
-# the member's order (WITH ORDINALITY), so their ids keep it.
+# the normalized request's order (WITH ORDINALITY), so their ids keep it.
 _INSERT_INTENT_SQL = text("""
     WITH intent AS (
         INSERT INTO payment_intents (member_id, kind, state, idempotency_key, request_hash, total_amount,
