@@ -9,7 +9,6 @@ _PREFIX = "zp:t:"
 
 class Throttle:
     def __init__(self, url: str) -> None:
-        self.url = url
         # Once, up front (see webapp.sessions): no connection until the first command.
         self.client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
 
