@@ -19,13 +19,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
 
-    from . import errors, security, sessions
+    from . import converters, errors, security, sessions
     from .auth import bp as auth_bp
     from .health import bp as health_bp
     from .payments import bp as payments_bp
     from .public import bp as public_bp
     from .zone import bp as zone_bp
 
+    converters.init_app(app)
     sessions.init_app(app)
     security.init_app(app)
     errors.init_app(app)

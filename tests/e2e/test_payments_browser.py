@@ -109,7 +109,7 @@ def go_through_requirements_and_finish(page: Any) -> tuple[int, float]:
     with session_scope() as db:
         row = db.execute(text("SELECT state, failure_reason, applied_at - created_at FROM payment_intents"
                               " WHERE id = :i"), {"i": intent_id}).one()
-    assert page.locator("#etapa").inner_text() == "aplicado", (row, elapsed_s)
+    assert page.locator("#etapa").inner_text() == "Aplicado", (row, elapsed_s)
     assert elapsed_s < APPLIED_WITHIN_S, (elapsed_s, row)
     return intent_id, elapsed_s
 
@@ -242,3 +242,30 @@ def test_member_pays_watches_and_prints(stack: dict[str, Any], page: Any) -> Non
     page.goto(f"{base}/zona/pagos/historial")
     assert page.locator("#tabla-historial tbody tr").count() == 3
     assert page.locator("#tabla-historial").inner_text().count("Aplicado") == 3
+
+
+def test_status_page_asks_at_once_and_names_the_stage(stack: dict[str, Any], page: Any) -> None:
+    """The status page waited a full second before its first check, so a payment applied in
+    15 ms showed "recibido" for a second; and it wrote the internal state name. An intent
+    written straight to the database (no nudge: no worker moves it, and no beat runs in
+    this stack) keeps the page polling, so the first check's timing can be seen."""
+    from db.payments.intents import create_intent
+
+    known = ids()
+    with session_scope() as db:
+        member_id = db.execute(select(Member.id).where(Member.document_number == DEMO)).scalar_one()
+        intent_id, _ = create_intent(db, member_id=member_id, idempotency_key="e2e-primer-sondeo", kind="payment",
+                                     lines=[{"obligation_id": known["ob_credito"], "amount": "1000"}],
+                                     funding=[{"savings_account_id": known["rentadiario"], "amount": "1000"}])
+    login_member(page, stack["base"], DEMO, stack["creds"][DEMO])
+    polls: list[float] = []
+    page.on("request", lambda req: polls.append(time.monotonic()) if req.url.endswith(".json") else None)
+    page.goto(f"{stack['base']}/zona/pagos/estado/{intent_id}", wait_until="domcontentloaded")
+    loaded_at = time.monotonic()
+    assert page.locator("#etapa").inner_text() == "Recibido"
+    page.wait_for_timeout(1500)
+    assert polls, "the page never checked the payment"
+    # The old page's first check came 1,000 ms after load; now it is the first thing it
+    # does (the margin is for a busy CI machine, still half the old delay).
+    assert polls[0] - loaded_at < 0.5, polls[0] - loaded_at
+    assert page.locator("#etapa").inner_text() == "Recibido"

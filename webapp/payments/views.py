@@ -409,7 +409,7 @@ def _status(member_id: int, intent_id: int) -> dict[str, Any]:
     }
 
 
-@bp.get("/estado/<int:intent_id>")
+@bp.get("/estado/<id:intent_id>")
 @member_required
 def status(intent_id: int):  # noqa: ANN201
     data = _status(_member_id(), intent_id)
@@ -417,7 +417,7 @@ def status(intent_id: int):  # noqa: ANN201
                  json_url=url_for(".status_json", intent_id=intent_id))
 
 
-@bp.get("/estado/<int:intent_id>.json")
+@bp.get("/estado/<id:intent_id>.json")
 @member_required
 def status_json(intent_id: int):  # noqa: ANN201
     # Polling is not the member's activity: it must not keep an idle session alive.
@@ -428,7 +428,7 @@ def status_json(intent_id: int):  # noqa: ANN201
     return jsonify(data)
 
 
-@bp.get("/comprobante/<int:intent_id>")
+@bp.get("/comprobante/<id:intent_id>")
 @member_required
 def receipt(intent_id: int):  # noqa: ANN201
     try:

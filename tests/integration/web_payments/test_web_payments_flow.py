@@ -4,6 +4,7 @@ wording, the status JSON, the receipt and the history."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from tests.integration.web_payments import pages
 from tests.integration.web_payments.db_checks import assert_ledger_balanced, counts, intents
@@ -35,12 +36,16 @@ def test_pay_two_next_items_shows_manual_wording_and_applies(member) -> None:  #
     assert status_url.endswith(f"/zona/pagos/estado/{intent_id}") and state == "created"
     body = pages.text(m.get(status_url))
     assert "Por este medio verás tu pago aplicado en un máximo de media hora" in body
+    # The stage's label, as the stage bar writes it, not the internal name ("recibido").
+    assert re.search(r'id="etapa">Recibido<', body), body
     polled = m.get(f"/zona/pagos/estado/{intent_id}.json", headers={"Accept": "application/json"}).get_json()
     assert polled["etapa"] == "recibido" and 1790 <= polled["promesa_segundos"] <= 1800
 
     _apply(intent_id)
     polled = m.get(f"/zona/pagos/estado/{intent_id}.json").get_json()
     assert polled["etapa"] == "aplicado" and polled["terminal"] and polled["comprobante_url"]
+    assert polled["etapa_texto"] == "Aplicado"
+    assert re.search(r'id="etapa">Aplicado<', pages.text(m.get(status_url)))
     receipt = pages.text(m.get(polled["comprobante_url"]))
     assert re.search(r'id="numero-comprobante">\d{10}<', receipt)
     assert re.search(r"Cuota \d+", receipt) and "$38,000.00" in receipt
@@ -86,3 +91,19 @@ def test_transfer_goes_through_the_same_pipeline(member) -> None:  # noqa: ANN00
     receipt = pages.text(m.get(f"/zona/pagos/comprobante/{intent_id}"))
     assert "Comprobante de transferencia" in receipt and "Depósito a Rentahorrito RH-1077227777" in receipt
     assert_ledger_balanced()
+
+
+def test_formas_de_pago_says_the_available_balance_keeps_the_minimum(member) -> None:  # noqa: ANN001
+    """"Formas de Pago" showed an available balance $10,000 below the balance without
+    saying why: the balance, the available amount and the minimum balance are all shown."""
+    m = member()
+    token = m.csrf()
+    assert m.post("/zona/pagos/", [("csrf_token", token), ("tipo", "individual")]).status_code == 303
+    assert m.post("/zona/pagos/obligaciones", [("csrf_token", token), ("cuota", str(m.ids.aportes))]).status_code == 303
+    page = pages.text(m.get("/zona/pagos/formas-de-pago"))
+    shown = re.search(r'saldo <span class="num">(\$[\d,.]+)</span>,\s*disponible <span class="num" '
+                      rf'id="disponible-{m.ids.rentadiario}">(\$[\d,.]+)</span>', page)
+    assert shown, page
+    balance, available = (Decimal(x.strip("$").replace(",", "")) for x in shown.groups())
+    assert balance - available == Decimal("10000.00")
+    assert f'id="minimo-{m.ids.rentadiario}">(saldo menos el saldo mínimo de $10,000.00' in page

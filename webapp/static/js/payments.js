@@ -35,7 +35,7 @@
 
     function render(data) {
       root.setAttribute("data-etapa", data.etapa);
-      etapa.textContent = data.etapa;
+      etapa.textContent = data.etapa_texto;
       markStages(root, data.etapa);
       deadline = Date.now() + 1000 * data.promesa_segundos;
       tick();
@@ -60,7 +60,9 @@
 
     if (root.getAttribute("data-terminal") !== "true") {
       ticker = window.setInterval(tick, 250);
-      window.setTimeout(poll, POLL_MS);
+      // Ask at once: a savings payment is usually applied before the page has loaded,
+      // and the member should not read "Recibido" for a second that already passed.
+      poll();
     }
   }
 
