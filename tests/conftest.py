@@ -7,7 +7,6 @@ server, or an embedded one); run directly, pytest falls back to 127.0.0.1:5432.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,11 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.support.ports import free_port, trap  # noqa: E402  (needs ROOT on the path)
+
+# Before anything reads settings or starts a child: every default port is a trap.
+PORT_TRAP = trap()
 
 os.environ.setdefault("ZONA_ENV", "test")
 os.environ.setdefault("ZONA_REDIS_DB_BASE", "8")
@@ -65,10 +69,6 @@ def point_process_at(database_url: str) -> None:
     reset_engine()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +129,25 @@ def subprocess_env(database_url: str, state_dir: Path) -> dict[str, str]:
     env["ZONA_STATE_DIR"] = str(state_dir)
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+@pytest.fixture(autouse=True)
+def _no_default_ports() -> Iterator[None]:
+    """Fails the test during (or just after) which something reached a trapped port; a
+    child process that connects later is caught by the next test or at session end."""
+    yield
+    hits = PORT_TRAP.take_hits()
+    if hits:
+        pytest.fail("connected to a default port instead of its own: " + ", ".join(sorted(set(hits))), pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing may reach a port the test did not choose for itself (see tests.support.ports)."""
+    hits = PORT_TRAP.take_hits()
+    if hits:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = ("a test connected to a default port instead of its own: " + ", ".join(sorted(set(hits)))
+                   + f" ({len(hits)} connections)")
+        if reporter is not None:
+            reporter.write_line(f"FAILED port trap: {message}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

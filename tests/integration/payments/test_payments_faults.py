@@ -18,6 +18,7 @@ from db.member_summary import obligations_overview
 from db.payments.intents import create_intent
 from db.seed import bogota_today
 from tests.processes import start_beat, start_worker, wait_for
+from tests.support.ports import free_port
 from workers.faults import POINTS
 from workers.payment_tasks import enqueue_intent
 from zona_privada.settings import get_settings
@@ -32,7 +33,9 @@ TRANSFERS = (Decimal("10000"), Decimal("20000"), Decimal("30000"))
 
 def fast_env(subprocess_env: dict[str, str], fault: str | None) -> dict[str, str]:
     env = dict(subprocess_env)
-    env.update(ZONA_INTENT_STEP_DEADLINE_S="1", ZONA_RECONCILER_PERIOD_S="0.5")
+    # The beat also dispatches receipts: to a port of this test's own where nobody
+    # listens (the default one may be a developer's running `zona up`).
+    env.update(ZONA_INTENT_STEP_DEADLINE_S="1", ZONA_RECONCILER_PERIOD_S="0.5", ZONA_SMTP_PORT=str(free_port()))
     env.pop("ZONA_FAULT", None)
     if fault:
         env["ZONA_FAULT"] = fault
