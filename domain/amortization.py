@@ -84,7 +84,10 @@ def _build_schedule(
     fee = to_money(monthly_fee)
     rows: list[ScheduledInstallment] = []
     for number, due in enumerate(monthly_due_dates(first_due, max_n), start=1):
-        interest = to_money(balance * i)
+        # Billed in whole pesos (payroll discounts have no centavos): each month's interest
+        # is rounded half up to the peso, so every principal part, and with them the last
+        # installment that takes the remaining balance, is whole pesos too.
+        interest = to_whole_pesos(balance * i)
         is_last = number == max_n or (stop_when_paid and balance + interest <= installment)
         # The last installment takes the whole remaining balance, so rounding of the
         # installment and of each month's interest never leaves a residue on the loan.

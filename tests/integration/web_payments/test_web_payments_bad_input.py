@@ -41,7 +41,7 @@ def test_otro_valor_refused_with_spanish_message(member, typed: str, message: st
     assert m.get("/zona/pagos/formas-de-pago").status_code == 302
 
 
-@pytest.mark.parametrize("typed", ["38000", "38.000", "38,000", "$ 38.000"])
+@pytest.mark.parametrize("typed", ["38000", "38.000", "38,000", "$ 38.000", "$38,000.00", "38.000,00"])
 def test_otro_valor_whole_pesos_in_any_grouping(member, typed: str) -> None:  # noqa: ANN001
     m = member()
     token = _to_obligations(m)

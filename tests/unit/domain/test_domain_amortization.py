@@ -174,3 +174,22 @@ def test_reschedule_after_prepayment_properties(
             assert len(new) == remaining
             # The last row settles rounding residue, as in any schedule; the level one is compared.
             assert all(row.total <= installment for row in new[:-1])
+
+
+def test_every_installment_is_whole_pesos_the_last_one_too() -> None:
+    """P = 1,472,637 at 8 % E.A. over 12 months: level 127,912 and the last one was
+    127,916.68; installments are billed and discounted from payroll in whole pesos."""
+    schedule = french_schedule(Decimal("1472637"), Decimal("0.08"), 12, FIRST_DUE)
+    assert {row.total for row in schedule[:-1]} == {Decimal("127912")}
+    assert schedule[-1].total == schedule[-1].total.to_integral_value()
+    assert sum(row.principal for row in schedule) == Decimal("1472637")
+
+
+@settings(max_examples=200, deadline=None)
+@given(principals, eas, terms)
+def test_schedules_are_whole_pesos_and_principal_sums_to_the_loan(principal: Decimal, ea: Decimal, n: int) -> None:
+    schedule = french_schedule(principal, ea, n, FIRST_DUE)
+    assert sum(row.principal for row in schedule) == principal
+    for row in schedule:
+        assert row.total == row.total.to_integral_value(), row
+        assert row.interest == row.interest.to_integral_value() and row.principal >= 0, row

@@ -40,6 +40,17 @@ def test_parse_whole_pesos_reads_what_members_type(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
+    [("$34,200.00", "34200"), ("34,200.00", "34200"), ("$ 3.800,00", "3800"), ("3.800,00", "3800"),
+     ("38000,0", "38000"), ("$3,500,000.00", "3500000")],
+)
+def test_parse_whole_pesos_takes_the_amount_as_the_app_shows_it(text: str, expected: str) -> None:
+    """"$34,200.00" pasted from the app into "Otro valor" was refused as centavos: zero
+    centavos are no centavos."""
+    assert parse_whole_pesos(text) == Decimal(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
     [("3.500.000", "3500000"), ("3,500,000", "3500000"), ("1", "1"), ("999", "999"), ("1.000", "1000")],
 )
 def test_parse_whole_pesos_thousands_groups(text: str, expected: str) -> None:
@@ -54,7 +65,6 @@ def test_parse_whole_pesos_thousands_groups(text: str, expected: str) -> None:
         ("38.000,50", "Ingrese el valor en pesos, sin centavos"),
         ("38000.5", "Ingrese el valor en pesos, sin centavos"),
         ("38000,50", "Ingrese el valor en pesos, sin centavos"),
-        ("3.800,00", "Ingrese el valor en pesos, sin centavos"),
         ("abc", "Ingrese un valor numérico válido"),
         ("38.00.0", "Ingrese un valor numérico válido"),
         ("38.000.50", "Ingrese un valor numérico válido"),
