@@ -15,7 +15,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from domain.bogota_calendar import bogota_date
-from domain.money import gmf
 from domain.payment_request import (
     FundingRequest,
     LineRequest,
@@ -30,6 +29,7 @@ from domain.requirements import Requirement, all_met
 from zona_privada.settings import Settings, get_settings
 
 from ..models import Allocation, IntentKind, PaymentIntent
+from .gmf import debit_gmf
 from .errors import MSG_NOT_YOURS_INTENT, IdempotencyConflict, NotOwnedError, RequirementsNotMet
 from .planning import obligation_label, obligation_plan, overdue_total, split_amount
 from .requirements import ADVISORY_IN_PROGRESS, evaluate_rows
@@ -200,7 +200,7 @@ def _insert_params(
         "line_modes": [line.prepayment_mode.value if line.prepayment_mode else None for line in request.lines],
         "attempt_accounts": [account.id for account, _ in sources],
         "attempt_amounts": [amount for _, amount in sources],
-        "attempt_gmf": [ZERO if account.gmf_exempt else gmf(amount) for account, amount in sources],
+        "attempt_gmf": [debit_gmf(account, amount) for account, amount in sources],
     }
 
 
@@ -267,7 +267,7 @@ def preview_allocation(
     for source in request.funding:
         assert source.savings_account_id is not None
         account = accounts[source.savings_account_id]
-        tax = ZERO if account.gmf_exempt else gmf(source.amount)
+        tax = debit_gmf(account, source.amount)
         total_gmf += tax
         funding_out.append({"savings_account_id": account.id, "label": account.label,
                             "amount": str(source.amount), "gmf": str(tax), "debit": str(source.amount + tax)})

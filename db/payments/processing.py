@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
-from domain.money import gmf
 from domain.payment_request import FundingRequest, LineRequest, PaymentRequest
 from domain.payment_states import (
     AttemptKind,
@@ -43,6 +42,7 @@ from zona_privada.settings import Settings, get_settings
 from .. import chart, outbox
 from ..ledger import Posting, credit, debit, post_entry
 from ..models import IntentKind
+from .gmf import debit_gmf
 from .planning import ObligationPlan, split_amount
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
 from .snapshots import AttemptRow, IntentRow, ObligationRow, SavingsRow, load_accounts, load_obligations, lock_intent
@@ -95,7 +95,8 @@ _SET_ATTEMPT_SQL = text("""
     WHERE id = :id""")
 _RESOLVE_HOLDS_SQL = text("""
     UPDATE holds SET state = :state, resolved_at = :now
-    WHERE attempt_id = ANY(:attempt_ids) AND state = 'pending'""")
+    WHERE attempt_id = ANY(:attempt_ids) AND state = 'pending'
+    RETURNING attempt_id, amount""")
 _PLACE_HOLD_SQL = text("""
     INSERT INTO holds (savings_account_id, attempt_id, amount, state, expires_at)
     VALUES (:account_id, :attempt_id, :amount, 'pending', :expires_at)""")
@@ -167,13 +168,15 @@ def _set_attempts(session: Session, moves: Iterable[tuple[AttemptRow, AttemptSta
         session.execute(_SET_ATTEMPT_SQL, params)
 
 
-def _resolve_holds(session: Session, intent: IntentRow, target: HoldState, now: datetime) -> None:
+def _resolve_holds(session: Session, intent: IntentRow, target: HoldState, now: datetime) -> dict[int, Decimal]:
     """Post or void the intent's pending holds (only pending ones move: TigerBeetle's
-    pending transfer resolves once)."""
+    pending transfer resolves once). Returns what each resolved hold reserved, by attempt."""
     ensure_hold_transition(HoldState.PENDING, target)
-    if intent.attempts:
-        session.execute(_RESOLVE_HOLDS_SQL, {"state": target.value, "now": now,
-                                             "attempt_ids": [a.id for a in intent.attempts]})
+    if not intent.attempts:
+        return {}
+    rows = session.execute(_RESOLVE_HOLDS_SQL, {"state": target.value, "now": now,
+                                                "attempt_ids": [a.id for a in intent.attempts]})
+    return {attempt_id: amount for attempt_id, amount in rows}
 
 
 def _audit(session: Session, intent: IntentRow, kind: str, detail: Mapping[str, object]) -> None:
@@ -271,7 +274,11 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
         if attempt.kind is not AttemptKind.SAVINGS or attempt.state.is_terminal():
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
-        tax = ZERO if account.gmf_exempt else gmf(attempt.amount)
+        # A held attempt posts exactly what its hold reserved (DESIGN §4 rule 11): the GMF
+        # decided at hold time, stored on the attempt, never recomputed from the account's
+        # flags as they are now (an exemption flipped in between would debit more than the
+        # hold reserved, below the minimum balance).
+        tax = attempt.gmf_amount if attempt.state is AttemptState.HELD else debit_gmf(account, attempt.amount)
         total_gmf += tax
         amounts[account.ledger_account_id][0] += attempt.amount + tax
         posted.append((attempt, AttemptState.POSTED, tax))  # from pending, or held (settle)
@@ -408,7 +415,7 @@ def place_holds(
         if attempt.kind is not AttemptKind.SAVINGS:
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
-        tax = ZERO if account.gmf_exempt else gmf(attempt.amount)
+        tax = debit_gmf(account, attempt.amount)
         held.append((attempt, AttemptState.HELD, tax))
         holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
                       "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})
@@ -447,8 +454,16 @@ def settle_intent(
         # The money is reserved, but the obligation changed meanwhile (paid elsewhere):
         # nothing is applied in part, the holds are voided.
         return _fail(session, intent, IntentState.APPLYING, locked.failure_reason, now)
-    _resolve_holds(session, intent, HoldState.POSTED, now)
-    # The balance check is not repeated: the reservation is what guaranteed the money.
+    posted_holds = _resolve_holds(session, intent, HoldState.POSTED, now)
+    # The balance check is not repeated: the reservation is what guaranteed the money, so
+    # what is debited must be exactly what was reserved (TigerBeetle: a post never
+    # exceeds its pending transfer). A mismatch is a bug: raise, nothing commits.
+    for attempt in intent.attempts:
+        if attempt.state is AttemptState.HELD:
+            reserved = posted_holds.get(attempt.id)
+            if reserved != attempt.amount + attempt.gmf_amount:
+                raise AssertionError(f"attempt {attempt.id}: hold reserved {reserved}, "
+                                     f"would post {attempt.amount + attempt.gmf_amount}")
     _book(session, intent, locked, now)
     return _finish_applied(session, intent, IntentState.APPLYING, now)
 

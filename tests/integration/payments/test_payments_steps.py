@@ -21,7 +21,7 @@ from db.payments.reconcile import reconcile
 from db.seed import bogota_today
 from workers import payment_tasks
 
-from conftest import assert_applied_exactly_once, assert_ledger_balanced, available, new_key, snapshot  # type: ignore[import-not-found]
+from conftest import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +161,41 @@ def test_hold_counts_against_other_payments(demo) -> None:  # noqa: ANN001
     with session_scope() as session:
         rows = session.execute(text("SELECT amount FROM holds")).scalars().all()
     assert rows == [amount]
+
+
+def test_hold_posts_what_it_reserved_even_if_the_exemption_flips(demo, redis_client) -> None:  # noqa: ANN001
+    """The hold reserves amount + GMF as decided then; settle recomputed GMF from the
+    account's current flag, so an exemption flipped in between debited amount + GMF
+    against a hold of the amount alone, below the minimum balance."""
+    from db.member_summary import savings_overview
+    from db.models import SavingsAccount
+
+    account_id = demo.rentadiario_id
+    with session_scope() as session:
+        amount = {l.obligation_id: l.next_installment
+                  for l in obligations_overview(session, demo.member_id, bogota_today())}[demo.loan_id]
+        [line] = [s for s in savings_overview(session, demo.member_id) if s.savings_account_id == account_id]
+        # The payment takes all the account can spend: nothing is left for a GMF.
+        minimum = line.balance - line.held - amount
+        session.execute(update(SavingsAccount).where(SavingsAccount.id == account_id)
+                        .values(gmf_exempt=True, minimum_balance=minimum))
+    with session_scope() as session:
+        intent_id, _ = create_intent(session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
+                                     lines=[{"obligation_id": demo.loan_id, "amount": amount}],
+                                     funding=[{"savings_account_id": account_id, "amount": amount}])
+    assert payment_tasks.hold_intent(intent_id)["outcome"] == "held"
+    with session_scope() as session:
+        session.execute(update(SavingsAccount).where(SavingsAccount.id == account_id).values(gmf_exempt=False))
+        processing.mark_funded(session, intent_id)
+    before = balances_of(demo.member_id)[account_id]
+    assert payment_tasks.settle_intent(intent_id)["outcome"] == "applied"
+    after = balances_of(demo.member_id)[account_id]
+    assert before - after == amount  # exactly what was reserved: no GMF appeared at settle
+    assert after >= minimum
+    with session_scope() as session:
+        hold_amount, attempt_gmf = session.execute(text(
+            "SELECT h.amount, f.gmf_amount FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id"
+            " WHERE f.intent_id = :i"), {"i": intent_id}).one()
+    assert (hold_amount, attempt_gmf) == (amount, Decimal("0.00"))
+    assert_applied_exactly_once([intent_id])
+    assert_ledger_balanced()
