@@ -88,7 +88,7 @@ def _parse_grouped_digits(body: str) -> Decimal:
         if set(groups[-1]) != {"0"}:
             # "38.000,50" or "38000.5": the member typed centavos, tell them so.
             raise MoneyInputError(MSG_CENTAVOS)
-        # "$34,200.00", the amount as the app shows it, pasted back: zero centavos are
+        # "$12,345.00", an amount as the app shows it, pasted back: zero centavos are
         # no centavos, and the whole part is read as any other amount.
         groups, separators = groups[:-1], separators[:-1]
     if not _is_thousands_grouping(groups, separators):

@@ -11,14 +11,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.ports import free_port, trap  # noqa: E402  (needs ROOT on the path)
+from tests.support import ROOT  # noqa: E402  (needs the project on the path)
+from tests.support.ports import trap  # noqa: E402
 
 # Before anything reads settings or starts a child: every default port is a trap.
 PORT_TRAP = trap()
@@ -26,49 +24,19 @@ PORT_TRAP = trap()
 os.environ.setdefault("ZONA_ENV", "test")
 os.environ.setdefault("ZONA_REDIS_DB_BASE", "8")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
-# Kept in the environment: this module is imported twice (as pytest's conftest and as
-# tests.conftest), and the second import must not take our own test database for the server.
-SERVER_URL = os.environ.setdefault(
-    "ZONA_TEST_SERVER_URL", os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The server URL is fixed in the environment before our own database replaces
+# DATABASE_URL below (tests.support.databases reads it once).
+from tests.support.databases import (  # noqa: E402
+    create_database,
+    database_url_for,
+    drop_database,
+    point_process_at,
 )
-
-
-def database_url_for(name: str) -> str:
-    url = make_url(SERVER_URL.replace("postgresql+psycopg://", "postgresql://")).set(database=name)
-    return url.render_as_string(hide_password=False)
 
 
 TEST_DATABASE = f"zona_test_{os.getpid()}"
 # Imported modules (the Celery app) read settings at import: point them at our database now.
 os.environ["DATABASE_URL"] = database_url_for(TEST_DATABASE)
-
-
-def admin_dsn() -> str:
-    return database_url_for(make_url(SERVER_URL.replace("postgresql+psycopg://", "postgresql://")).database or "postgres")
-
-
-def create_database(name: str) -> str:
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return database_url_for(name)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def point_process_at(database_url: str) -> None:
-    """Make settings, engine and session factory of this process use `database_url`."""
-    from db.engine import reset_engine
-    from zona_privada.settings import reset_settings_cache
-
-    os.environ["DATABASE_URL"] = database_url
-    reset_settings_cache()
-    reset_engine()
-
-
 
 
 @pytest.fixture(scope="session")

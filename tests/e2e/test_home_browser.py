@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.processes import start_web, wait_http
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from db.engine import session_scope
 from db.models import Credential, Member
 from integrations.sms_gateway_dev import read_messages as read_sms
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.e2e.zone_login import click_keys, key_label, login_member
 from tests.e2e.zone_stack import zone_stack
 from tests.processes import start_web, wait_for, wait_http

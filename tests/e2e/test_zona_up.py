@@ -13,7 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT
+from tests.support.ports import free_port
 from tests.processes import wait_for, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

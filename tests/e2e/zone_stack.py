@@ -14,7 +14,8 @@ from sqlalchemy import text
 
 from db.engine import get_engine
 from db.models import Base
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT
+from tests.support.ports import free_port
 from tests.processes import start, start_web, start_worker, wait_http
 
 

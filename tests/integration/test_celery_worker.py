@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import AuditEvent
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.processes import start_web, start_worker, wait_for, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

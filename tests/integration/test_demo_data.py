@@ -14,7 +14,7 @@ from db.member_summary import member_header, obligations_overview, savings_overv
 from db.models import Installment, Loan, Member, Obligation
 from db.seed import bogota_today, seed_demo_members
 from domain.money import format_cop
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 
 from db.migrate import alembic_config
 from db.models import Base
-from tests.conftest import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.integration.auth import auth_pages
 
 DOC_MEMBER = "1077227777"

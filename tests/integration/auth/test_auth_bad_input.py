@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from db.engine import session_scope
 from db.models import AuditEvent, Credential, Member, OutboxMessage
 from tests.integration.auth import auth_pages
-from tests.integration.auth.conftest import DOC_MEMBER
+from tests.support.payments import DEMO_DOCUMENT as DOC_MEMBER
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import AuditEvent, Credential, Member
-from tests.integration.auth.conftest import DOC_MEMBER
+from tests.support.payments import DEMO_DOCUMENT as DOC_MEMBER
 from tests.processes import wait_for
 from zona_privada.smtp_sink import read_messages as read_mail
 

@@ -11,7 +11,7 @@ from db.models import AuditEvent, Credential, Member, OutboxMessage
 from domain.hashing import verify_secret
 from integrations.sms_gateway_dev import read_messages as read_sms
 from tests.integration.auth import auth_pages
-from tests.integration.auth.conftest import DOC_MEMBER, DOC_NEW_MEMBER
+from tests.support.payments import DEMO_DOCUMENT as DOC_MEMBER, OTHER_DOCUMENT as DOC_NEW_MEMBER
 from zona_privada.smtp_sink import read_messages as read_mail
 
 pytestmark = pytest.mark.integration

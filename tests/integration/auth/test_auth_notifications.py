@@ -12,7 +12,7 @@ from db.engine import session_scope
 from db.models import OutboxMessage
 from integrations.sms import SmsDeliveryError, SmsGatewayClient, SmsRejected
 from integrations.sms_gateway_dev import read_messages as read_sms
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from zona_privada.smtp_sink import read_messages as read_mail
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from tests.integration.auth import auth_pages
-from tests.integration.auth.conftest import DOC_MEMBER
+from tests.support.payments import DEMO_DOCUMENT as DOC_MEMBER
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import urllib.parse
 import pytest
 
 from tests.integration.auth import auth_pages
-from tests.integration.auth.conftest import DOC_MEMBER
+from tests.support.payments import DEMO_DOCUMENT as DOC_MEMBER
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from db.engine import session_scope
 from db.models import Member, SavingsAccount, SavingsProduct
 from db.seed import seed_demo_members
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.integration.notifications.mail_helpers import Payer, Sink
 from zona_privada.settings import reset_settings_cache
 

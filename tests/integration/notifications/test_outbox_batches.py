@@ -19,7 +19,7 @@ from db.models import OutboxMessage
 from db.payments.intents import create_intent
 from integrations.sms_gateway_dev import read_messages as read_sms
 from integrations.sms_gateway_dev import serve
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from workers.notification_tasks import BATCH_SIZE, dispatch_outbox
 from zona_privada.settings import reset_settings_cache
 

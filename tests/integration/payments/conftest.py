@@ -1,50 +1,21 @@
-"""Fixtures for the payment tests: the manual's demo members, and counting everything a
-payment writes so "nothing posted" and "the second run changed nothing" are checked."""
+"""Fixtures for the payment tests: the manual's demo members on a clean database. What
+the tests check with lives in tests.support.payments."""
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from decimal import Decimal
-
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.ledger import trial_balance
-from db.member_summary import savings_overview
-from db.models import Member, Obligation, ObligationKind, SavingsAccount, SavingsProduct
+from db.models import ObligationKind, SavingsProduct
 from db.seed import seed_demo_members
-
-
-@dataclass(frozen=True)
-class Demo:
-    member_id: int
-    rentadiario_id: int
-    rentahorrito_id: int
-    aportes_id: int
-    permanente_id: int
-    loan_id: int
-    other_member_id: int
-    other_account_id: int
-    other_obligation_id: int
-
-
-def _ids(session: Session, document: str) -> tuple[int, dict[str, int], dict[str, int]]:
-    member_id = session.execute(select(Member.id).where(Member.document_number == document)).scalar_one()
-    accounts = {a.product.value: a.id for a in session.execute(
-        select(SavingsAccount).where(SavingsAccount.member_id == member_id)).scalars()}
-    obligations = {o.kind.value: o.id for o in session.execute(
-        select(Obligation).where(Obligation.member_id == member_id)).scalars()}
-    return member_id, accounts, obligations
+from tests.support.payments import DEMO_DOCUMENT, OTHER_DOCUMENT, Demo, member_ids
 
 
 @pytest.fixture
 def demo(clean_db: str, state_dir) -> Demo:  # noqa: ANN001
     seed_demo_members(None)
     with session_scope() as session:
-        member_id, accounts, obligations = _ids(session, "1077227777")
-        other_id, other_accounts, other_obligations = _ids(session, "52345678")
+        member_id, accounts, obligations = member_ids(session, DEMO_DOCUMENT)
+        other_id, other_accounts, other_obligations = member_ids(session, OTHER_DOCUMENT)
     return Demo(
         member_id=member_id,
         rentadiario_id=accounts[SavingsProduct.RENTADIARIO.value],
@@ -56,67 +27,3 @@ def demo(clean_db: str, state_dir) -> Demo:  # noqa: ANN001
         other_account_id=other_accounts[SavingsProduct.RENTADIARIO.value],
         other_obligation_id=other_obligations[ObligationKind.APORTES.value],
     )
-
-
-def new_key() -> str:
-    return uuid.uuid4().hex
-
-
-TABLES = ("payment_intents", "payment_intent_lines", "funding_attempts", "allocations", "holds",
-          "journal_entries", "journal_lines", "notification_outbox", "receipt_counters", "audit_events")
-
-
-def snapshot() -> dict[str, object]:
-    """Everything a payment step can change, as comparable values."""
-    with session_scope() as session:
-        out: dict[str, object] = {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-        out["intents"] = session.execute(text(
-            "SELECT id, state, receipt_number, failure_reason, applied_at FROM payment_intents ORDER BY id")).all()
-        out["attempts"] = session.execute(text(
-            "SELECT id, state, gmf_amount FROM funding_attempts ORDER BY id")).all()
-        out["installments"] = session.execute(text(
-            "SELECT id, principal, interest, fees, paid_principal, paid_interest, paid_fees, paid_late_interest,"
-            " due_date FROM installments ORDER BY id")).all()
-        out["holds"] = session.execute(text("SELECT id, state FROM holds ORDER BY id")).all()
-        out["counter"] = session.execute(text("SELECT series, last_number FROM receipt_counters")).all()
-        out["trial"] = trial_balance(session)
-    return out
-
-
-def available(member_id: int) -> dict[int, Decimal]:
-    with session_scope() as session:
-        return {s.savings_account_id: s.available for s in savings_overview(session, member_id)}
-
-
-def balances_of(member_id: int) -> dict[int, Decimal]:
-    with session_scope() as session:
-        return {s.savings_account_id: s.balance for s in savings_overview(session, member_id)}
-
-
-def assert_ledger_balanced() -> None:
-    with session_scope() as session:
-        debits, credits = trial_balance(session)
-        assert debits == credits
-        unbalanced = session.execute(text(
-            "SELECT entry_id FROM journal_lines GROUP BY entry_id HAVING sum(debit) <> sum(credit)")).all()
-        assert unbalanced == []
-
-
-def assert_applied_exactly_once(intent_ids: list[int]) -> None:
-    """One journal entry, one receipt number and one receipt e-mail per applied intent."""
-    with session_scope() as session:
-        rows = session.execute(text(
-            "SELECT i.id, i.state, i.receipt_number,"
-            " (SELECT count(*) FROM journal_entries e WHERE e.payment_intent_id = i.id),"
-            " (SELECT count(*) FROM notification_outbox o WHERE o.dedupe_key = 'payment-receipt:' || i.id)"
-            " FROM payment_intents i WHERE i.id = ANY(:ids) ORDER BY i.id"), {"ids": intent_ids}).all()
-        assert len(rows) == len(intent_ids)
-        for intent_id, state, receipt, entries, mails in rows:
-            assert (state, entries, mails) == ("applied", 1, 1), (intent_id, state, entries, mails)
-            assert receipt is not None
-        receipts = [r[2] for r in rows]
-        assert len(set(receipts)) == len(receipts)
-        # Gapless over the whole table: 1..N with no hole.
-        all_numbers = session.execute(text(
-            "SELECT receipt_number FROM payment_intents WHERE receipt_number IS NOT NULL ORDER BY 1")).scalars().all()
-        assert all_numbers == list(range(1, len(all_numbers) + 1))

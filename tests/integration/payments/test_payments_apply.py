@@ -20,7 +20,7 @@ from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
 from domain.money import format_cop
 
-from conftest import (  # type: ignore[import-not-found]
+from tests.support.payments import (
     assert_applied_exactly_once,
     assert_ledger_balanced,
     available,

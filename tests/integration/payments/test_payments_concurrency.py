@@ -22,7 +22,7 @@ from db.payments.processing import Outcome, apply_intent
 from domain.bogota_calendar import add_months
 from zona_privada.settings import get_settings
 
-from conftest import assert_applied_exactly_once, assert_ledger_balanced, new_key  # type: ignore[import-not-found]
+from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, new_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

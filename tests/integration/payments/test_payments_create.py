@@ -21,7 +21,7 @@ from domain.money import MoneyInputError, parse_whole_pesos
 from domain.payment_request import PaymentInputError
 from zona_privada.settings import get_settings
 
-from conftest import new_key, snapshot  # type: ignore[import-not-found]
+from tests.support.payments import new_key, snapshot
 
 pytestmark = pytest.mark.integration
 

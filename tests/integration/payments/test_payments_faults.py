@@ -23,7 +23,7 @@ from workers.faults import POINTS
 from workers.payment_tasks import enqueue_intent
 from zona_privada.settings import get_settings
 
-from conftest import assert_applied_exactly_once, assert_ledger_balanced, balances_of, new_key  # type: ignore[import-not-found]
+from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, balances_of, new_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

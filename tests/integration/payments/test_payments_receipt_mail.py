@@ -15,7 +15,7 @@ from db.engine import session_scope
 from db.models import OutboxMessage
 from db.payments.intents import create_intent
 from db.payments.processing import Outcome, apply_intent
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.processes import start, start_beat, start_worker, wait_for
 from workers.notification_tasks import dispatch_outbox
 from zona_privada.smtp_sink import read_messages

@@ -21,7 +21,7 @@ from db.payments.reconcile import reconcile
 from db.seed import bogota_today
 from workers import payment_tasks
 
-from conftest import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot  # type: ignore[import-not-found]
+from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot
 
 pytestmark = pytest.mark.integration
 

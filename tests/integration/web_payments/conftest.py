@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.integration.web_payments import pages
 from tests.integration.web_payments.db_checks import flush_redis
 from tests.integration.web_payments.pages import DEMO, OTHER

@@ -1,5 +1,5 @@
 """What the tests read back from the database: counts of everything a payment writes,
-the intents, and the ledger's balance."""
+and the intents (the ledger's balance: tests.support.payments)."""
 from __future__ import annotations
 
 import redis
@@ -23,17 +23,6 @@ def intents() -> list[tuple[int, str, str]]:
     with session_scope() as db:
         return [tuple(r) for r in db.execute(text(
             "SELECT id, state, idempotency_key FROM payment_intents ORDER BY id")).all()]
-
-
-def assert_ledger_balanced() -> None:
-    from db.engine import session_scope
-
-    with session_scope() as db:
-        debits, credits = db.execute(text("SELECT sum(debit), sum(credit) FROM journal_lines")).one()
-        assert debits == credits
-        unbalanced = db.execute(text(
-            "SELECT entry_id FROM journal_lines GROUP BY entry_id HAVING sum(debit) <> sum(credit)")).all()
-        assert unbalanced == []
 
 
 def flush_redis() -> None:

@@ -7,7 +7,8 @@ import re
 from decimal import Decimal
 
 from tests.integration.web_payments import pages
-from tests.integration.web_payments.db_checks import assert_ledger_balanced, counts, intents
+from tests.integration.web_payments.db_checks import counts, intents
+from tests.support.payments import assert_ledger_balanced
 
 
 def _apply(intent_id: int) -> None:

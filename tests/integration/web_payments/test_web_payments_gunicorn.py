@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.integration.web_payments import pages
 from tests.integration.web_payments.db_checks import counts, flush_redis, intents
 from tests.integration.web_payments.pages import DEMO

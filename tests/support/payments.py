@@ -1,0 +1,106 @@
+"""What the payment tests check after a step: everything a payment writes, counted and
+compared; the ledger's balance; exactly-once application. Shared by the payment, web
+and fault tests (a module, not a conftest: conftests are not for importing)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from db.engine import session_scope
+from db.ledger import trial_balance
+from db.member_summary import savings_overview
+from db.models import Member, Obligation, SavingsAccount
+
+DEMO_DOCUMENT = "1077227777"  # the manual's demo member
+OTHER_DOCUMENT = "52345678"  # the second demo member (first access pending)
+
+
+@dataclass(frozen=True)
+class Demo:
+    member_id: int
+    rentadiario_id: int
+    rentahorrito_id: int
+    aportes_id: int
+    permanente_id: int
+    loan_id: int
+    other_member_id: int
+    other_account_id: int
+    other_obligation_id: int
+
+
+def member_ids(session: Session, document: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    member_id = session.execute(select(Member.id).where(Member.document_number == document)).scalar_one()
+    accounts = {a.product.value: a.id for a in session.execute(
+        select(SavingsAccount).where(SavingsAccount.member_id == member_id)).scalars()}
+    obligations = {o.kind.value: o.id for o in session.execute(
+        select(Obligation).where(Obligation.member_id == member_id)).scalars()}
+    return member_id, accounts, obligations
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+TABLES = ("payment_intents", "payment_intent_lines", "funding_attempts", "allocations", "holds",
+          "journal_entries", "journal_lines", "notification_outbox", "receipt_counters", "audit_events")
+
+
+def snapshot() -> dict[str, object]:
+    """Everything a payment step can change, as comparable values."""
+    with session_scope() as session:
+        out: dict[str, object] = {t: session.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+        out["intents"] = session.execute(text(
+            "SELECT id, state, receipt_number, failure_reason, applied_at FROM payment_intents ORDER BY id")).all()
+        out["attempts"] = session.execute(text(
+            "SELECT id, state, gmf_amount FROM funding_attempts ORDER BY id")).all()
+        out["installments"] = session.execute(text(
+            "SELECT id, principal, interest, fees, paid_principal, paid_interest, paid_fees, paid_late_interest,"
+            " due_date FROM installments ORDER BY id")).all()
+        out["holds"] = session.execute(text("SELECT id, state FROM holds ORDER BY id")).all()
+        out["counter"] = session.execute(text("SELECT series, last_number FROM receipt_counters")).all()
+        out["trial"] = trial_balance(session)
+    return out
+
+
+def available(member_id: int) -> dict[int, Decimal]:
+    with session_scope() as session:
+        return {s.savings_account_id: s.available for s in savings_overview(session, member_id)}
+
+
+def balances_of(member_id: int) -> dict[int, Decimal]:
+    with session_scope() as session:
+        return {s.savings_account_id: s.balance for s in savings_overview(session, member_id)}
+
+
+def assert_ledger_balanced() -> None:
+    """Debits equal credits over the whole journal and within every entry."""
+    with session_scope() as session:
+        debits, credits = trial_balance(session)
+        assert debits == credits
+        unbalanced = session.execute(text(
+            "SELECT entry_id FROM journal_lines GROUP BY entry_id HAVING sum(debit) <> sum(credit)")).all()
+        assert unbalanced == []
+
+
+def assert_applied_exactly_once(intent_ids: list[int]) -> None:
+    """One journal entry, one receipt number and one receipt e-mail per applied intent."""
+    with session_scope() as session:
+        rows = session.execute(text(
+            "SELECT i.id, i.state, i.receipt_number,"
+            " (SELECT count(*) FROM journal_entries e WHERE e.payment_intent_id = i.id),"
+            " (SELECT count(*) FROM notification_outbox o WHERE o.dedupe_key = 'payment-receipt:' || i.id)"
+            " FROM payment_intents i WHERE i.id = ANY(:ids) ORDER BY i.id"), {"ids": intent_ids}).all()
+        assert len(rows) == len(intent_ids)
+        for intent_id, state, receipt, entries, mails in rows:
+            assert (state, entries, mails) == ("applied", 1, 1), (intent_id, state, entries, mails)
+            assert receipt is not None
+        receipts = [r[2] for r in rows]
+        assert len(set(receipts)) == len(receipts)
+        # Gapless over the whole table: 1..N with no hole.
+        all_numbers = session.execute(text(
+            "SELECT receipt_number FROM payment_intents WHERE receipt_number IS NOT NULL ORDER BY 1")).scalars().all()
+        assert all_numbers == list(range(1, len(all_numbers) + 1))
