@@ -58,14 +58,14 @@ def run_step(task: Task, step: str, work: Callable[[Session, int], StepResult], 
             fault_point(step, "before_commit")
     except Exception as exc:
         if is_transient(exc):
-            log.warning("transient database error; retrying", extra={"intent_id": intent_id, "step": step})
+            log.warning("transient database error; retrying", extra={"payment_intent_id": intent_id, "step": step})
             raise task.retry(exc=exc, countdown=backoff_s(task.request.retries), max_retries=RETRY_MAX) from exc
-        log.exception("payment step failed", extra={"intent_id": intent_id, "step": step})
+        log.exception("payment step failed", extra={"payment_intent_id": intent_id, "step": step})
         raise
     fault_point(step, "after_commit")
     for next_step in result.next_steps:
         enqueue_step(next_step, intent_id)
-    log.info("payment step done", extra={"intent_id": intent_id, "step": step, "outcome": result.outcome.value})
+    log.info("payment step done", extra={"payment_intent_id": intent_id, "step": step, "outcome": result.outcome.value})
     return {"intent_id": intent_id, "outcome": result.outcome.value,
             "state": result.state.value if result.state else None}
 

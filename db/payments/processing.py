@@ -259,7 +259,7 @@ def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> 
     ), now, reason)
     _resolve_holds(session, intent, HoldState.VOIDED, now)
     _audit(session, intent, "payment_rejected", {"reason": reason})
-    log.info("payment intent rejected", extra={"intent_id": intent.id, "reason": reason})
+    log.info("payment intent rejected", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.REJECTED, IntentState.REJECTED, reason)
 
 
@@ -388,7 +388,7 @@ def _finish_applied(session: Session, intent: IntentRow, current: IntentState, n
     outbox.enqueue_receipt(session, intent_id=intent.id, member_id=intent.member_id)
     number = session.execute(_APPLIED_WITH_RECEIPT_SQL, {"id": intent.id, "now": now, "series": RECEIPT_SERIES}
                              ).scalar_one()
-    log.info("payment intent applied", extra={"intent_id": intent.id, "receipt_number": number})
+    log.info("payment intent applied", extra={"payment_intent_id": intent.id, "receipt_number": number})
     return StepResult(intent.id, Outcome.APPLIED, IntentState.APPLIED)
 
 
@@ -422,7 +422,7 @@ def place_holds(
     _set_attempts(session, held, now)
     if holds:
         session.execute(_PLACE_HOLD_SQL, holds)
-    log.info("payment intent funds held", extra={"intent_id": intent.id})
+    log.info("payment intent funds held", extra={"payment_intent_id": intent.id})
     return StepResult(intent.id, Outcome.HELD, IntentState.FUNDING)
 
 
@@ -482,7 +482,7 @@ def _fail(session: Session, intent: IntentRow, current: IntentState, reason: str
         for a in intent.attempts if a.state is not AttemptState.HELD and not a.state.is_terminal()
     ), now)
     _void_held(session, intent, now)
-    log.warning("payment intent failed", extra={"intent_id": intent.id, "reason": reason})
+    log.warning("payment intent failed", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, IntentState.FAILED, reason)
 
 
@@ -505,7 +505,7 @@ def release_intent(
     target = IntentState.EXPIRED if expired else IntentState.REJECTED
     _move(session, intent, target, now, reason=reason)
     _void_held(session, intent, now)
-    log.info("payment intent released", extra={"intent_id": intent.id, "reason": reason})
+    log.info("payment intent released", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, target, reason)
 
 

@@ -68,7 +68,7 @@ def reconcile(
         intent.redrive_count += 1
         intent.step_deadline_at = next_deadline(now, intent.redrive_count, settings)
         redrives.append(Redrive(intent.id, step))
-        log.info("payment intent re-driven", extra={"intent_id": intent.id, "step": step,
+        log.info("payment intent re-driven", extra={"payment_intent_id": intent.id, "step": step,
                                                     "redrive_count": intent.redrive_count})
     session.flush()
     return ReconcileResult(tuple(redrives), tuple(promise_breaches(session, now=now, settings=settings)))
@@ -90,12 +90,12 @@ def promise_breaches(session: Session, *, now: datetime, settings: Settings) -> 
         log.error(
             json.dumps({
                 "event": "payment_promise_breached",
-                "intent_id": intent_id,
+                "payment_intent_id": intent_id,
                 "state": state.value,
                 "created_at": created_at.isoformat(),
                 "age_s": int((now - created_at).total_seconds()),
                 "redrive_count": redrives,
             }),
-            extra={"intent_id": intent_id, "alert": "payment_promise_breached"},
+            extra={"payment_intent_id": intent_id, "alert": "payment_promise_breached"},
         )
     return [row[0] for row in late]

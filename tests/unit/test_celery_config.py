@@ -44,18 +44,6 @@ def test_unix_socket_urls_for_kombu_and_redis_py() -> None:
     assert s.database_url.startswith("postgresql+psycopg://")
 
 
-def test_json_log_lines_carry_the_intent_id() -> None:
-    import json
-    import logging
-
-    from zona_privada.logs import JsonFormatter
-
-    record = logging.makeLogRecord({"msg": "applied %s", "args": ("ok",), "levelname": "INFO", "name": "pay",
-                                    "payment_intent_id": 42})
-    line = json.loads(JsonFormatter().format(record))
-    assert line["msg"] == "applied ok" and line["payment_intent_id"] == 42 and line["level"] == "INFO"
-
-
 def test_task_events_are_a_switch_off_by_default() -> None:
     from zona_privada.settings import ConfigError
 

@@ -95,7 +95,7 @@ def test_alert_for_intents_older_than_the_promise(demo, caplog) -> None:  # noqa
             result = reconcile(session)
     assert result.alerts == (intent_id,)
     alerts = [json.loads(r.getMessage()) for r in caplog.records if "payment_promise_breached" in r.getMessage()]
-    assert alerts and alerts[0]["intent_id"] == intent_id and alerts[0]["age_s"] >= 3600
+    assert alerts and alerts[0]["payment_intent_id"] == intent_id and alerts[0]["age_s"] >= 3600
     processing_result = None
     with session_scope() as session:
         processing_result = processing.apply_intent(session, intent_id)
@@ -199,3 +199,19 @@ def test_hold_posts_what_it_reserved_even_if_the_exemption_flips(demo, redis_cli
     assert (hold_amount, attempt_gmf) == (amount, Decimal("0.00"))
     assert_applied_exactly_once([intent_id])
     assert_ledger_balanced()
+
+
+def test_json_log_lines_of_a_real_step_carry_payment_intent_id(demo, redis_client, caplog) -> None:  # noqa: ANN001
+    """DESIGN §7: every log line of a payment carries `payment_intent_id`, the field an
+    operator greps (the old check built a record by hand with that field while the code
+    wrote `intent_id`)."""
+    from zona_privada.logs import JsonFormatter
+
+    intent_id, _ = one_intent(demo)
+    with caplog.at_level(logging.INFO):
+        assert payment_tasks.apply_intent(intent_id)["outcome"] == "applied"
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records
+             if r.name.startswith(("db.payments", "workers.payment_tasks"))]
+    assert {line["msg"] for line in lines} >= {"payment intent applied", "payment step done"}
+    assert all(line.get("payment_intent_id") == intent_id for line in lines), lines
+    assert not any("intent_id" in line for line in lines)
