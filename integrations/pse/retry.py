@@ -59,7 +59,7 @@ def retrying(settings: PseSettings, *, idempotent: bool, operation: str) -> Retr
 
     return Retrying(
         stop=stop_after_attempt(settings.retry_attempts) | stop_after_delay(settings.retry_total_s),
-        wait=wait_exponential_jitter(initial=settings.retry_wait_initial_s, max=settings.retry_wait_max_s,
+        wait=wait_exponential_jitter(multiplier=settings.retry_wait_initial_s, max=settings.retry_wait_max_s,
                                      jitter=settings.retry_wait_initial_s),
         retry=retry_if_exception(lambda e: transient(e, idempotent=idempotent)) | retry_if_result(answered_fail_timeout),
         before_sleep=before_sleep,
