@@ -262,6 +262,10 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
             # ACH refuses a second transaction for a ticket it already has.
             return answer("FAIL_TRANSACTIONNOTALLOWED")
         schedule_outcome(tx, behaviour, mode)
+        if behaviour == "timeout":
+            time.sleep(timing("hang_s"))  # recorded and approved; the answer comes too late
+        if behaviour == "lost_create":
+            raise DropConnection()
         return answer("SUCCESS", tx)
 
     def schedule_outcome(tx: Transaction, behaviour: str, mode: str) -> None:
