@@ -16,6 +16,7 @@ from zeep.exceptions import Error as ZeepError
 from zeep.exceptions import Fault, TransportError
 from zeep.transports import Transport
 from zeep.wsse import utils as wsse_utils
+from zeep.wsse.compose import Compose
 from zeep.wsse.username import UsernameToken
 
 from integrations.pse import retry
@@ -80,7 +81,7 @@ class AchPseProvider:
         token = FreshUsernameToken(settings.username, settings.password, settings.wsse_window_s)
         sign = signer(settings)
         # Signing comes last so that the signature covers the finished Security header.
-        wsse: Any = [token, sign] if sign is not None else token
+        wsse: Any = Compose([token, sign]) if sign is not None else token
         self.client = zeep.Client(str(settings.wsdl_path), transport=transport, wsse=wsse)
         self.service = self.client.create_service(BINDING, settings.url)
 
