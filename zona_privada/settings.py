@@ -337,6 +337,7 @@ class PseSettings:
     sandbox_late_s: float          # sandbox: a "late" approval comes after this long
     sandbox_slow_s: float          # sandbox: a slow answer takes this long
     sandbox_hang_s: float          # sandbox: a time-out holds the answer this long
+    sandbox_client_cert: str       # sandbox: when set, every message must be signed with this cert
 
 
 def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
@@ -366,4 +367,5 @@ def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
         sandbox_late_s=float(env.get("ZONA_PSE_SANDBOX_LATE_S", "2400")),
         sandbox_slow_s=float(env.get("ZONA_PSE_SANDBOX_SLOW_S", "5")),
         sandbox_hang_s=float(env.get("ZONA_PSE_SANDBOX_HANG_S", "30")),
+        sandbox_client_cert=env.get("ZONA_PSE_SANDBOX_CLIENT_CERT", ""),
     )

@@ -23,7 +23,7 @@ from flask import Flask, Response, abort, jsonify, redirect, render_template_str
 
 from integrations.pse_sandbox.soap import MainServices, Request, SoapFault, fault
 from integrations.pse_sandbox.store import FINAL_STATES, Store, Transaction
-from integrations.pse_sandbox.wsse_check import verify_username_token
+from integrations.pse_sandbox.wsse_check import verify_signature, verify_username_token
 from zona_privada.settings import PseSettings, load_pse_settings
 
 log = logging.getLogger("pse_sandbox")
@@ -129,6 +129,8 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
     def soap() -> Response:
         try:
             req = services.parse_request(request.get_data(cache=False), request.headers.get("SOAPAction"))
+            if settings.sandbox_client_cert:
+                verify_signature(req.envelope, settings.sandbox_client_cert)
             verify_username_token(req.envelope, username=settings.username, password=settings.password,
                                   window_s=settings.wsse_window_s,
                                   remember_nonce=lambda n: store.remember_nonce(n, 3 * settings.wsse_window_s))

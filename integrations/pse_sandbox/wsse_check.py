@@ -78,3 +78,13 @@ def verify_username_token(envelope: etree._Element, *, username: str, password: 
     # Only a message that authenticated spends its nonce (otherwise anyone could burn nonces).
     if not remember_nonce(nonce_text.strip()):
         raise SoapFault("Client", "wsse: nonce repetido (posible reenvío)")
+
+
+def verify_signature(envelope: etree._Element, cert_file: str) -> None:
+    """X.509 signature over the body (and Timestamp), as ACH's direct connection requires."""
+    from zeep.wsse.signature import verify_envelope  # needs xmlsec, only when asked for
+
+    try:
+        verify_envelope(envelope, cert_file)
+    except Exception:  # zeep raises several kinds for a missing or broken signature
+        raise SoapFault("Client", "wsse: firma X.509 ausente o inválida") from None

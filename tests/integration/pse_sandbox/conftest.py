@@ -38,7 +38,8 @@ CLIENT_ENV = {
 
 
 class Sandbox:
-    def __init__(self, log_dir: Path, state_dir: Path) -> None:
+    def __init__(self, log_dir: Path, state_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.extra_env = extra_env or {}
         self.log_dir = log_dir
         self.state_dir = state_dir
         self.port = free_port()
@@ -47,7 +48,7 @@ class Sandbox:
         self.proc: Proc | None = None
 
     def start(self) -> None:
-        env = {**os.environ, **SANDBOX_ENV}
+        env = {**os.environ, **SANDBOX_ENV, **self.extra_env}
         self.proc = start("pse-sandbox", [sys.executable, "-m", "integrations.pse_sandbox", "--port", str(self.port),
                                           "--state-dir", str(self.state_dir)], env, self.log_dir)
         status = wait_http(f"{self.soap_url}?wsdl", timeout_s=30)

@@ -34,3 +34,23 @@ def test_messages_are_signed_and_the_sandbox_accepts_them(sandbox, key_and_cert)
         verify_envelope(tampered, str(cert))
     # Signed messages still carry the UsernameToken the sandbox checks.
     assert len(provider.banks()) > 3
+
+
+def test_a_sandbox_that_requires_signatures_refuses_unsigned_and_foreign_ones(tmp_path, key_and_cert,  # noqa: ANN001
+                                                                            sandbox_process) -> None:  # noqa: ANN001
+    from integrations.pse import PseRejectedRequest
+
+    key, cert = key_and_cert
+    other_key, other_cert = tmp_path / "otro.key", tmp_path / "otro.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(other_key), "-out",
+                    str(other_cert), "-days", "1", "-subj", "/CN=intruso"], check=True, capture_output=True, timeout=60)
+    box = type(sandbox_process)(tmp_path / "logs", tmp_path / "state", {"ZONA_PSE_SANDBOX_CLIENT_CERT": str(cert)})
+    box.start()
+    try:
+        assert len(box.provider(ZONA_PSE_KEY_FILE=str(key), ZONA_PSE_CERT_FILE=str(cert)).banks()) > 3
+        with pytest.raises(PseRejectedRequest, match="firma"):
+            box.provider().banks()
+        with pytest.raises(PseRejectedRequest, match="firma"):
+            box.provider(ZONA_PSE_KEY_FILE=str(other_key), ZONA_PSE_CERT_FILE=str(other_cert)).banks()
+    finally:
+        box.stop()
