@@ -431,10 +431,17 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
     @app.post("/_control/transactions/<cus>")
     def control_patch(cus: str) -> Any:
         data = request.get_json(silent=True) or {}
-        if "state" in data and data["state"] not in ("OK", "NOT_AUTHORIZED", "PENDING", "FAILED"):
+        # {"state": ..., "amount": ..., "in_conciliation": false} plants a mismatch;
+        # {"decide_after_s": 5, "decide_state": "OK"} keeps it PENDING that long, then decides.
+        states = ("OK", "NOT_AUTHORIZED", "PENDING", "FAILED")
+        if data.get("state", "OK") not in states or data.get("decide_state", "OK") not in states:
             return jsonify(error="estado desconocido"), 400
-        if not store.patch(cus, data):
+        if store.get(cus) is None:
             return jsonify(error="no encontrada"), 404
+        if "decide_after_s" in data:
+            store.schedule(cus, float(data["decide_after_s"]), data.get("decide_state", "OK"))
+        elif not store.patch(cus, data):
+            return jsonify(error="nada que cambiar"), 400
         return jsonify(store.get(cus).public())  # type: ignore[union-attr]
 
     @app.post("/_control/conciliation")
