@@ -179,6 +179,9 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
             time.sleep(float(transport_fault.get("delay_s", timing("hang_s"))))  # type: ignore[union-attr]
         if mode == "lost_create":
             raise DropConnection()
+        if mode == "malformed":
+            # The work is done, the answer arrives cut short (a broken proxy, a bad deploy).
+            return answer[: len(answer) // 2]
         return answer
 
     def fail_answer(operation: str, code: str) -> bytes:
@@ -404,8 +407,8 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
     @app.post("/_control/faults")
     def control_faults() -> Any:
         data = request.get_json(silent=True) or {}
-        if data.get("mode") not in ("slow", "timeout", "lost_create", "fail", "fault", "http_500", "http_502",
-                                    "http_503", "http_504"):
+        if data.get("mode") not in ("slow", "timeout", "lost_create", "malformed", "fail", "fault",
+                                    "http_500", "http_502", "http_503", "http_504"):
             return jsonify(error="modo desconocido"), 400
         faults = store.control("faults", [])
         faults.append({k: data[k] for k in ("operation", "mode", "times", "delay_s", "code") if k in data})

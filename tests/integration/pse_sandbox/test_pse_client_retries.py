@@ -150,3 +150,18 @@ def test_a_fault_mix_set_through_the_control_endpoint(sandbox, provider) -> None
     assert provider.query(cus).state == "PENDING"
     sandbox.control("mix", {})
     assert provider.query(create(provider, 316).cus).state == "PENDING"  # the page decides again
+
+
+def test_a_malformed_answer_is_not_an_answer(sandbox, provider) -> None:  # noqa: ANN001
+    from integrations.pse import PseError
+
+    plant(sandbox, "createTransactionPayment", "malformed")
+    with pytest.raises(PseOutcomeUnknown):
+        create(provider, 320)
+    assert sandbox.creates_for(320) == ["created"]  # recorded at the bank, and sent once
+    cus = sandbox.transaction_for(320)["cus"]
+    plant(sandbox, "getTransactionInformation", "malformed")
+    with pytest.raises(PseError) as raised:
+        provider.query(cus)
+    assert not isinstance(raised.value, PseOutcomeUnknown)
+    assert provider.query(cus).state == "PENDING"  # the next query reads it
