@@ -166,7 +166,7 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
         mode = transport_fault["mode"] if transport_fault else ""
         if mode.startswith("http_"):
             # Before any work: a front end failing (nothing recorded).
-            raise HttpStatus(int(mode.split("_")[1]))
+            raise HttpStatusError(int(mode.split("_")[1]))
         if mode == "fail":
             return fail_answer(req.operation, transport_fault["code"])  # type: ignore[index]
         if mode == "fault":
@@ -222,7 +222,7 @@ def create_app(state_dir: Path | str | None = None, settings: PseSettings | None
         behaviour = bank[1] if bank else ""
         if behaviour == "http_500":
             with_log(ticket_id, "http_500")
-            raise HttpStatus(500)
+            raise HttpStatusError(500)
         if behaviour.startswith("fail:"):
             code = behaviour.split(":", 1)[1]
             with_log(ticket_id, code)
@@ -472,10 +472,8 @@ def conciliation_line(ticket_id: int, cus: str, bank: str, amount: Decimal, vat:
 
 
 class HttpStatusError(Exception):
+    """Answered as a bare HTTP error (no SOAP): a front end failing before any work."""
+
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
-
-
-def HttpStatus(status: int) -> HttpStatusError:  # noqa: N802  (reads as a raise of a status)
-    return HttpStatusError(status)
