@@ -278,6 +278,10 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
         sys.executable, "-m", "integrations.sms_gateway_dev", "--host", "127.0.0.1", "--port", env["ZONA_SMS_PORT"],
         "--folder", str(state_dir / "sms"),
     ])
+    sup.add("pse", [  # the PSE sandbox standing in for ACH Colombia (issue 10)
+        sys.executable, "-m", "integrations.pse_sandbox", "--host", "127.0.0.1", "--port", env["ZONA_PSE_PORT"],
+        "--state-dir", str(state_dir / "pse_sandbox"),
+    ])
 
 
 def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
@@ -294,6 +298,7 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
         "ZONA_FLOWER_PORT": ("Flower", int(env.get("ZONA_FLOWER_PORT", 5555))),
         "ZONA_SMTP_PORT": ("the SMTP sink", int(env.get("ZONA_SMTP_PORT", 8025))),
         "ZONA_SMS_PORT": ("the development SMS gateway", int(env.get("ZONA_SMS_PORT", 8026))),
+        "ZONA_PSE_PORT": ("the PSE sandbox", int(env.get("ZONA_PSE_PORT", 8100))),
     }
     for env_name, (what, port) in ports.items():
         require_free_port(host, port, what, env_name)
@@ -397,6 +402,7 @@ def _print_banner(env: dict[str, str], state_dir: Path, web_url: str, healthy: b
         f"(user {env['ZONA_FLOWER_USER']}, password {env['ZONA_FLOWER_PASSWORD']})",
         f"  Mail (SMTP):  127.0.0.1:{env['ZONA_SMTP_PORT']}, messages in {state_dir / 'mail'}",
         f"  SMS (dev):    {env['ZONA_SMS_GATEWAY_URL']}, messages in {state_dir / 'sms'}",
+        f"  PSE sandbox:  http://127.0.0.1:{env['ZONA_PSE_PORT']}/PSEWebServices3/MainServices.asmx?wsdl",
         f"  Logs:         {state_dir / 'logs'}",
         "  Demo members:",
     ]

@@ -307,3 +307,65 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     """Tests change the environment and then ask for fresh settings."""
     get_settings.cache_clear()
+
+
+# --- PSE (ACH Colombia) client and sandbox (issue 10) --------------------------------
+# Read apart from `Settings` on purpose: the sandbox process has no database or Redis,
+# and the client's settings must load without them too.
+
+
+@dataclass(frozen=True, slots=True)
+class PseSettings:
+    port: int                      # where `./zona up` runs the sandbox
+    url: str                       # the MainServices endpoint the client calls
+    wsdl_path: Path                # ACH's WSDL, read locally (never fetched at run time)
+    entity_code: str               # the cooperative's NIT as ACH knows it
+    service_code: str              # the collection service code ACH assigned
+    username: str                  # WS-Security UsernameToken
+    password: str
+    connect_timeout_s: float
+    read_timeout_s: float
+    retry_attempts: int            # tenacity stop: attempts and total time
+    retry_total_s: float
+    retry_wait_initial_s: float    # jittered exponential backoff between attempts
+    retry_wait_max_s: float
+    cert_file: str                 # optional X.509 signing (zeep.wsse.signature, xmlsec)
+    key_file: str
+    key_password: str
+    wsse_window_s: int             # sandbox: how old (or how far ahead) a Created may be
+    sandbox_pending_s: float       # sandbox: PENDING this long, then the test bank decides
+    sandbox_late_s: float          # sandbox: a "late" approval comes after this long
+    sandbox_slow_s: float          # sandbox: a slow answer takes this long
+    sandbox_hang_s: float          # sandbox: a time-out holds the answer this long
+    sandbox_client_cert: str       # sandbox: when set, every message must be signed with this cert
+
+
+def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
+    env = os.environ if env is None else env
+    port = _int(env, "ZONA_PSE_PORT", 8100)
+    default_wsdl = Path(__file__).resolve().parent.parent / "integrations" / "pse_sandbox" / "ach" / "MainServices.wsdl"
+    return PseSettings(
+        port=port,
+        url=env.get("ZONA_PSE_URL") or f"http://127.0.0.1:{port}/PSEWebServices3/MainServices.asmx",
+        wsdl_path=Path(env.get("ZONA_PSE_WSDL") or default_wsdl),
+        entity_code=env.get("ZONA_PSE_ENTITY_CODE", "890900123"),
+        service_code=env.get("ZONA_PSE_SERVICE_CODE", "1001"),
+        username=env.get("ZONA_PSE_USERNAME", "zona-privada"),
+        # A development credential shared by the client and the sandbox; production sets its own.
+        password=env.get("ZONA_PSE_PASSWORD", "sandbox-solo-desarrollo"),
+        connect_timeout_s=float(env.get("ZONA_PSE_CONNECT_TIMEOUT_S", "3")),
+        read_timeout_s=float(env.get("ZONA_PSE_READ_TIMEOUT_S", "10")),
+        retry_attempts=_int(env, "ZONA_PSE_RETRY_ATTEMPTS", 4),
+        retry_total_s=float(env.get("ZONA_PSE_RETRY_TOTAL_S", "30")),
+        retry_wait_initial_s=float(env.get("ZONA_PSE_RETRY_WAIT_INITIAL_S", "0.5")),
+        retry_wait_max_s=float(env.get("ZONA_PSE_RETRY_WAIT_MAX_S", "5")),
+        cert_file=env.get("ZONA_PSE_CERT_FILE", ""),
+        key_file=env.get("ZONA_PSE_KEY_FILE", ""),
+        key_password=env.get("ZONA_PSE_KEY_PASSWORD", ""),
+        wsse_window_s=_int(env, "ZONA_PSE_WSSE_WINDOW_S", 300),
+        sandbox_pending_s=float(env.get("ZONA_PSE_SANDBOX_PENDING_S", "60")),
+        sandbox_late_s=float(env.get("ZONA_PSE_SANDBOX_LATE_S", "2400")),
+        sandbox_slow_s=float(env.get("ZONA_PSE_SANDBOX_SLOW_S", "5")),
+        sandbox_hang_s=float(env.get("ZONA_PSE_SANDBOX_HANG_S", "30")),
+        sandbox_client_cert=env.get("ZONA_PSE_SANDBOX_CLIENT_CERT", ""),
+    )

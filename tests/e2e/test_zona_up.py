@@ -70,6 +70,8 @@ def test_embedded_up_stop_and_restart_keeps_data(tmp_path: Path) -> None:
         assert wait_for(lambda: "Press Ctrl-C" in log.read_text(), 30), log.read_text()[-3000:]
         banner = log.read_text()
         assert "1077227777" in banner and f"{web}/" in banner and "Flower" in banner
+        # The PSE sandbox runs too, on its own port (issue 10).
+        assert wait_http(f"http://127.0.0.1:{ports['ZONA_PSE_PORT']}/PSEWebServices3/MainServices.asmx?wsdl", 30) == 200
         creds = json.loads((state / "demo_credentials.json").read_text())
         # Leave a mark in the embedded database through its unix socket.
         with psycopg.connect(f"postgresql://postgres@/zona?host={state / 'pg'}") as conn:
@@ -98,7 +100,8 @@ def run_zona(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
 
 def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     env = up_env(tmp_path / "st", {"ZONA_WEB_PORT": free_port(), "ZONA_FLOWER_PORT": free_port(),
-                                   "ZONA_SMTP_PORT": free_port(), "ZONA_SMS_PORT": free_port()})
+                                   "ZONA_SMTP_PORT": free_port(), "ZONA_SMS_PORT": free_port(),
+                                   "ZONA_PSE_PORT": free_port()})
     env.pop("ZONA_EMBEDDED")
     env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/nada"
     env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
@@ -115,7 +118,8 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         env = up_env(tmp_path / "st", {"ZONA_WEB_PORT": port, "ZONA_FLOWER_PORT": free_port(),
-                                       "ZONA_SMTP_PORT": free_port(), "ZONA_SMS_PORT": free_port()})
+                                       "ZONA_SMTP_PORT": free_port(), "ZONA_SMS_PORT": free_port(),
+                                       "ZONA_PSE_PORT": free_port()})
         result = run_zona(["up"], env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"port 127.0.0.1:{port}" in result.stderr and "ZONA_WEB_PORT" in result.stderr

@@ -1,0 +1,127 @@
+"""The PSE provider interface: what the payment workers need from PSE, whoever carries
+it (ACH directly, or a gateway such as PlacetoPay, Wompi or PayU behind the same calls).
+
+Results carry ACH's own return codes and transaction states as strings; the errors say
+what the caller may conclude: nothing happened (retry later), or a create was sent and
+its answer is unknown (mark the attempt unknown, never send it again).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Protocol
+
+# transactionState values of getTransactionInformation (WSDL).
+STATE_OK = "OK"
+STATE_NOT_AUTHORIZED = "NOT_AUTHORIZED"
+STATE_PENDING = "PENDING"
+STATE_FAILED = "FAILED"
+FINAL_STATES = frozenset({STATE_OK, STATE_NOT_AUTHORIZED, STATE_FAILED})
+
+SUCCESS = "SUCCESS"
+FAIL_TIMEOUT = "FAIL_TIMEOUT"
+FAIL_INVALIDSTATE = "FAIL_INVALIDSTATE"
+
+PERSONA_NATURAL = "0"
+PERSONA_JURIDICA = "1"
+
+
+class PseError(Exception):
+    """A call to PSE did not give an answer to act on."""
+
+
+class PseUnavailable(PseError):
+    """PSE could not be reached or kept failing transiently; retries are exhausted.
+    For a create this means the request never got through: nothing was created."""
+
+
+class PseOutcomeUnknown(PseError):
+    """A createTransactionPayment was sent and its answer was lost (read time-out,
+    connection cut, unreadable answer): the bank may have it. Never send it again."""
+
+
+class PseRejectedRequest(PseError):
+    """PSE answered with a SOAP fault: it refused the request itself (definitive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    ticket_id: int                     # ours, committed before the call: the idempotency key
+    bank_code: str
+    amount: Decimal
+    return_url: str                    # entityurl: where the bank sends the member back
+    user_type: str = PERSONA_NATURAL   # 0 natural, 1 jurídica
+    vat: Decimal = Decimal("0")
+    references: tuple[str, ...] = ()   # de-facto: payer IP, document type, document number
+    description: str = ""
+    solicite_date: date | None = None  # today in America/Bogota when None
+    currency: str = "COP"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    return_code: str
+    cus: str | None = None             # trazabilityCode
+    bank_url: str | None = None
+    cycle: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.return_code == SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionInfo:
+    return_code: str
+    state: str | None = None
+    cus: str | None = None
+    ticket_id: int | None = None
+    entity_code: str | None = None
+    amount: Decimal | None = None
+    vat: Decimal | None = None
+    solicite_date: date | None = None
+    bank_process_date: date | None = None
+    cycle: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.return_code == SUCCESS and self.state in FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeResult:
+    return_code: str
+    cus: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConciliationFile:
+    name: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConciliationResult:
+    return_code: str
+    files: tuple[ConciliationFile, ...] = field(default_factory=tuple)
+
+
+class PseProvider(Protocol):
+    def banks(self) -> list[Bank]:
+        """Selectable banks (placeholder rows left out)."""
+
+    def create(self, request: CreateRequest) -> CreateResult:
+        """Raises PseOutcomeUnknown when the request may have reached the bank."""
+
+    def query(self, cus: str) -> TransactionInfo: ...
+
+    def finalize(self, cus: str) -> FinalizeResult: ...
+
+    def conciliation(self, day: date, cycle: str | None = None) -> ConciliationResult: ...
