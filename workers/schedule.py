@@ -1,10 +1,11 @@
 """celery beat's schedule. Exactly one beat runs (DESIGN §4 rule 7)."""
 from __future__ import annotations
 
-from zona_privada.settings import Settings
+from zona_privada.settings import Settings, load_pse_settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    pse = load_pse_settings()
     return {
         "heartbeat": {
             "task": "workers.tasks.record_heartbeat",
@@ -27,5 +28,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "task": "workers.payment_tasks.reconcile_payments",
             "schedule": settings.reconciler_period_s,
             "options": {"expires": max(2 * settings.reconciler_period_s, 1.0)},
+        },
+        # Issue 10: PSE's bank list, fetched once a day (pse-reference §2.5). Beat asks
+        # every hour; the task fetches only when the stored list is a day old, so a failed
+        # fetch is retried within the hour while the old list is still offered.
+        "refresh-pse-banks": {
+            "task": "workers.pse_tasks.refresh_pse_banks",
+            "schedule": pse.banks_check_s,
+            "options": {"expires": max(pse.banks_check_s / 2, 1.0)},
         },
     }
