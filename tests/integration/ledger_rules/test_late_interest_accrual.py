@@ -143,3 +143,15 @@ def test_the_next_payment_pays_late_interest_first(demo_on) -> None:  # noqa: AN
         income = balance(session, chart.coop_account_id(session, "late_interest_income"))
         assert receivable == income - oldest.late_interest
     assert_ledger_balanced()
+
+
+def test_the_beat_task_is_idempotent_per_day(demo_on) -> None:  # noqa: ANN001
+    from workers.ledger_tasks import accrue_late_interest_task, generate_monthly_dues_task
+
+    first = accrue_late_interest_task.run(today=ACCRUAL_DAY.isoformat())
+    again = accrue_late_interest_task.run(today=ACCRUAL_DAY.isoformat())
+    assert (first["installments"], again["installments"]) == (2, 0) and again["amount"] == "0"
+    assert counts() == (2, 2)
+    assert generate_monthly_dues_task.run(today=ACCRUAL_DAY.isoformat())["installments"] > 0
+    assert generate_monthly_dues_task.run(today=ACCRUAL_DAY.isoformat())["installments"] == 0
+    assert_ledger_balanced()
