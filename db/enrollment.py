@@ -106,7 +106,8 @@ def open_dues(
     while add_months(first_due, months) <= through:
         months += 1
     session.add_all(
-        Installment(obligation_id=obligation.id, number=n, due_date=due, principal=to_money(monthly_due))
+        Installment(obligation_id=obligation.id, number=n, due_date=due, period=due.replace(day=1),
+                    principal=to_money(monthly_due))
         for n, due in enumerate(monthly_due_dates(first_due, months), start=1)
     )
     session.flush()
@@ -224,7 +225,7 @@ def collect_from_payroll(session: Session, obligation: Obligation, installment: 
         credit(obligation.ledger_account_id, row.principal),
         credit(ids["interest_income"], row.interest),
         credit(ids["insurance_payable"], row.fees),
-        credit(ids["late_interest_income"], row.late_interest),
+        credit(ids["late_interest_receivable"], row.late_interest),  # accrued daily (db/accruals.py)
     ]
     return post_entry(
         session,

@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -20,26 +19,6 @@ from typing import Mapping
 class ConfigError(Exception):
     """Bad configuration: the message is a one-line explanation for a person."""
 
-
-@dataclass(frozen=True, slots=True)
-class UsuryEntry:
-    """The usury rate certified by the Superintendencia Financiera for a period (E.A.)."""
-
-    valid_from: date
-    valid_to: date
-    ea: Decimal
-
-
-# Consumer-credit usury rates (E.A.) in force, by certification period. Late interest
-# may never exceed them (Art. 884 Código de Comercio). Override with ZONA_USURY_TABLE
-# (JSON list of [from, to, ea]) when a new certification is published.
-DEFAULT_USURY_TABLE: tuple[tuple[str, str, str], ...] = (
-    ("2025-01-01", "2025-06-30", "0.2771"),
-    ("2025-07-01", "2025-12-31", "0.2643"),
-    ("2026-01-01", "2026-06-30", "0.2598"),
-    ("2026-07-01", "2026-12-31", "0.2541"),
-    ("2027-01-01", "2027-12-31", "0.2541"),
-)
 
 REDIS_DB_BROKER = 0
 REDIS_DB_SESSIONS = 1
@@ -75,7 +54,10 @@ class Settings:
     # 3.8 ms of worker CPU per payment, a quarter of it (bench/bench_payment_cpu.py
     # --celery); Flower still shows workers, their stats and active tasks, and the queues.
     celery_task_events: bool
-    usury_table: tuple[UsuryEntry, ...]
+    # The cooperative's late-interest (mora) rate, E.A. Each day is charged at the lowest
+    # of this, the loan's agreed late rate and that day's certified usury cap (the
+    # certified caps are data in the usury_rates table, never settings: DESIGN §3).
+    late_interest_ea: Decimal
     fault: str | None
     redis_db_base: int
     # --- members' sessions and login (issue 3) ---
@@ -194,15 +176,11 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _usury_table(env: Mapping[str, str]) -> tuple[UsuryEntry, ...]:
-    raw = env.get("ZONA_USURY_TABLE")
-    rows = json.loads(raw) if raw else DEFAULT_USURY_TABLE
-    try:
-        return tuple(
-            UsuryEntry(date.fromisoformat(a), date.fromisoformat(b), Decimal(str(c))) for a, b, c in rows
-        )
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"ZONA_USURY_TABLE is not a list of [from, to, ea]: {exc}") from None
+def _rate(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    value = _decimal(env, name, default)
+    if not Decimal(0) <= value < Decimal(10):
+        raise ConfigError(f"{name} is an effective annual rate as a fraction (0.22 is 22 %), got {value}")
+    return value
 
 
 def load_dev_secrets(state_dir: Path) -> dict[str, str]:
@@ -270,7 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         broker_visibility_timeout_s=_int(env, "ZONA_BROKER_VISIBILITY_TIMEOUT_S", max(3600, 10 * hard_s)),
         worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
         celery_task_events=_flag(env, "ZONA_CELERY_TASK_EVENTS"),
-        usury_table=_usury_table(env),
+        late_interest_ea=_rate(env, "ZONA_LATE_INTEREST_EA", "0.22"),
         fault=env.get("ZONA_FAULT") or None,
         redis_db_base=_int(env, "ZONA_REDIS_DB_BASE", 0),
         session_idle_timeout_s=_int(env, "ZONA_SESSION_IDLE_TIMEOUT_S", 600),

@@ -13,6 +13,7 @@ from .payments import (
     PseTransaction,
     ReceiptCounter,
 )
+from .rates import LateInterestAccrual, UsuryRateRow
 from .products import (
     Card,
     Cdat,
@@ -32,5 +33,5 @@ __all__ = [
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseTransaction", "ReceiptCounter",
-    "SavingsAccount", "SavingsProduct", "SavingsStatus",
+    "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

@@ -170,11 +170,17 @@ class Installment(InstallmentFigures, Base):
     paid_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     paid_fees: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     paid_late_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    # The month a dues installment (aportes, ahorro permanente) bills, its first day; the
+    # unique key below makes the monthly dues job idempotent per period. NULL for loans,
+    # whose installments follow their schedule instead.
+    period: Mapped[date | None] = mapped_column(Date)
 
     obligation: Mapped[Obligation] = relationship(back_populates="installments")
 
     __table_args__ = (
         UniqueConstraint("obligation_id", "number", name="uq_installments_obligation_number"),
+        UniqueConstraint("obligation_id", "period", name="uq_installments_obligation_period"),
+        CheckConstraint("extract(day from period) = 1", name="period_is_month"),
         Index("ix_installments_obligation_due", "obligation_id", "due_date"),
         # Nothing is ever paid beyond what was billed, component by component.
         CheckConstraint(

@@ -297,7 +297,7 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             amounts[obligation.ledger_account_id][1] += row.principal
             amounts[ids["interest_income"]][1] += row.interest
             amounts[ids["insurance_payable"]][1] += row.fees
-            amounts[ids["late_interest_income"]][1] += row.late_interest
+            amounts[ids["late_interest_receivable"]][1] += row.late_interest  # accrued daily (db/accruals.py)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": row.installment_id,
                 "late_interest": row.late_interest, "fees": row.fees, "interest": row.interest,
