@@ -42,6 +42,7 @@ from zona_privada.settings import Settings, get_settings
 from .. import chart, outbox
 from ..ledger import Posting, credit, debit, post_entry
 from ..models import IntentKind
+from .early_payment import rebill_current_period
 from .gmf import debit_gmf
 from .planning import ObligationPlan, split_amount
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
@@ -313,10 +314,12 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             })
             later_left = _reschedule(session, obligation, plan, split.prepayment,
                                      line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
+        # Ley 1555: principal returned before the due date stops accruing interest.
+        forgiven = rebill_current_period(session, plan, split, bogota_date(now))
         paid_by_row = {row.installment_id: row.total for row in split.rows}
-        if obligation.loan is not None and not later_left and all(
-            i.outstanding - paid_by_row.get(i.id, ZERO) <= 0 for i in plan.due_installments
-        ):
+        if obligation.loan is not None and not later_left and sum(
+            (i.outstanding - paid_by_row.get(i.id, ZERO) for i in plan.due_installments), ZERO
+        ) - forgiven <= 0:
             session.execute(_PAID_OFF_SQL, {"id": obligation.id})  # dues keep being billed; loans end
     _set_attempts(session, posted, now)
     post_entry(
