@@ -20,7 +20,7 @@ from db.payments.processing import Outcome, apply_intent
 from db.payments.snapshots import load_obligations
 from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
-from domain.money import format_cop
+from domain.money import format_cop, gmf
 
 from tests.support.payments import (
     assert_applied_exactly_once,
@@ -163,7 +163,7 @@ def test_gmf_is_debited_from_a_non_exempt_account(demo) -> None:  # noqa: ANN001
     intent_id, _ = create(demo, [{"obligation_id": demo.aportes_id, "amount": amount}],
                           [{"savings_account_id": demo.rentahorrito_id, "amount": amount}])
     assert apply(intent_id).outcome is Outcome.APPLIED
-    tax = (amount * Decimal("0.004")).quantize(Decimal("1"))
+    tax = gmf(amount)  # the one GMF rounding rule (half up to the peso)
     assert tax > 0
     after = balances_of(demo.member_id)
     assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount + tax
@@ -267,18 +267,29 @@ def test_otro_valor_prepays_principal_as_the_member_chose(demo, mode: str) -> No
     assert_ledger_balanced()
 
 
-def test_transfer_into_own_rentadiario_from_rentahorrito(demo) -> None:  # noqa: ANN001
+def test_transfer_into_own_rentadiario_from_rentahorrito_posts_no_gmf(demo) -> None:  # noqa: ANN001
+    """A self-transfer at the cooperative is exempt (ET art. 879 num. 14), even from the
+    account that is not marked exempt; it used to pay $400.00 on $100,000.00."""
     amount = Decimal("100000")
     before = balances_of(demo.member_id)
+    with session_scope() as session:
+        gmf_before = balance(session, chart.coop_account_id(session, "gmf_payable"))
+        preview = preview_allocation(session, demo.member_id, build_request(
+            kind="transfer", lines=[{"target_savings_account_id": demo.rentadiario_id, "amount": amount}],
+            funding=[{"savings_account_id": demo.rentahorrito_id, "amount": amount}]))
+    assert preview["gmf"] == "0.00" and preview["total_a_pagar_hoy"] == "100000.00"
     intent_id, _ = create(demo, [{"target_savings_account_id": demo.rentadiario_id, "amount": amount}],
                           [{"savings_account_id": demo.rentahorrito_id, "amount": amount}], kind="transfer")
     assert apply(intent_id).outcome is Outcome.APPLIED
     after = balances_of(demo.member_id)
     assert after[demo.rentadiario_id] - before[demo.rentadiario_id] == amount
-    assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount + Decimal("400")
+    assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount
     with session_scope() as session:
+        assert balance(session, chart.coop_account_id(session, "gmf_payable")) == gmf_before
+        assert session.execute(text("SELECT gmf_amount FROM funding_attempts WHERE intent_id = :i"),
+                               {"i": intent_id}).scalar_one() == 0
         printed = receipt(session, demo.member_id, intent_id)
-        assert printed["kind"] == "transfer" and printed["gmf"] == "$400.00"
+        assert printed["kind"] == "transfer" and printed["gmf"] == "$0.00"
         assert payment_history(session, demo.member_id)[0]["kind"] == "transfer"
     assert_applied_exactly_once([intent_id])
     assert_ledger_balanced()
