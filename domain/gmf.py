@@ -40,10 +40,13 @@ UVT_TABLE: dict[int, Uvt] = {
 
 
 def uvt(year: int) -> Uvt:
-    try:
-        return UVT_TABLE[year]
-    except KeyError:
-        raise LookupError(f"no UVT on record for {year}: add the DIAN resolution's value to UVT_TABLE") from None
+    """The year's UVT. Until its DIAN resolution is added to UVT_TABLE, the latest earlier
+    year's applies: the UVT only grows, so the exemption is then smaller, never larger,
+    and the cooperative (the withholding agent, art. 876) never under-withholds."""
+    known = [y for y in UVT_TABLE if y <= year]
+    if not known:
+        raise LookupError(f"no UVT on record for {year} or before")
+    return UVT_TABLE[max(known)]
 
 
 def monthly_exempt_cap(year: int) -> Decimal:
