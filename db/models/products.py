@@ -211,12 +211,18 @@ class SavingsAccount(Base):
     status: Mapped[SavingsStatus] = mapped_column(pg_enum(SavingsStatus, "savings_status"), default=SavingsStatus.ACTIVE, server_default=text("'active'")
     )
     minimum_balance: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
-    # Art. 879 num. 25 Estatuto Tributario: one savings account per person may be exempt from GMF.
+    # Estatuto Tributario art. 879 num. 1: the member marks ONE savings account whose debits
+    # are GMF-exempt up to 350 UVT a month (domain/gmf.py); the partial unique index below
+    # keeps it to one per member (migration 0008).
     gmf_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), unique=True)
     opened_on: Mapped[date] = mapped_column(Date)
 
-    __table_args__ = (CheckConstraint("minimum_balance >= 0", name="minimum_nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("minimum_balance >= 0", name="minimum_nonnegative"),
+        Index("uq_savings_accounts_one_gmf_exempt_per_member", "member_id", unique=True,
+              postgresql_where=text("gmf_exempt")),
+    )
 
 
 class Cdat(Base):

@@ -188,6 +188,12 @@ def read_obligations(
         line: dict[str, Any] = {"obligation_id": obligation_id, "amount": str(amount)}
         if amount > plan.owed_now:
             mode = form.get(f"modo_{obligation_id}")
+            if mode is None and not typed:
+                # "Pagar cuota" on a loan before its due date: the interest not yet accrued
+                # is not charged (Ley 1555 de 2012), so that part of the installment
+                # prepays principal. The form preselects "Reducir el plazo" and Verificación
+                # shows it before "Finalizar"; the member may go back and choose otherwise.
+                mode = PrepaymentMode.REDUCE_TERM.value
             if mode not in {m.value for m in PrepaymentMode}:
                 errors[f"modo_{obligation_id}"] = MSG_BAD_PREPAYMENT_MODE
                 continue
