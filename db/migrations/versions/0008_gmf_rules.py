@@ -9,13 +9,13 @@ exemption is the member's choice, and it changes the tax withheld): the upgrade 
 names them, so operations ask the members and un-mark the others first.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

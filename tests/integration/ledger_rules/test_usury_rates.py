@@ -38,14 +38,20 @@ def test_the_shipped_file_holds_the_certified_october_2025_rate_with_its_source(
 
 
 def test_migration_loads_the_certified_rates(database_url: str) -> None:
-    """clean_db empties the table; on the freshly migrated database it is full."""
-    from db.migrate import upgrade_head
+    """clean_db empties the table; migrating up through 0007 fills it again."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
 
-    with session_scope() as session:
-        session.execute(text("UPDATE alembic_version SET version_num = '0005'"))
-        session.execute(text("DROP TABLE late_interest_accruals, usury_rates"))
-        session.execute(text("ALTER TABLE installments DROP COLUMN period"))
-    upgrade_head()
+    from db.engine import get_engine
+    from db.migrate import alembic_config, upgrade_head
+
+    before_0007 = ScriptDirectory.from_config(alembic_config()).get_revision("0007").down_revision
+    with get_engine().begin() as conn:
+        command.downgrade(alembic_config(conn), str(before_0007))
+    with get_engine().begin() as conn:
+        assert "usury_rates" not in {r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables"))}
+    with get_engine().begin() as conn:
+        upgrade_head(conn)
     assert rates()[date(2026, 1, 1)][0] == Decimal("0.2436")
 
 
