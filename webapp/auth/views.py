@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
 
-from db import audit, credentials
+from db import audit, credentials, notices
 from db.audit import Requester
 from db.credentials import LoginResult
 from db.engine import session_scope
@@ -20,7 +20,7 @@ from webapp.errors import raise_error
 from webapp.security import csrf
 from webapp.sessions import MEMBER_ID, seconds_left
 
-from . import bp, forms, keyboard, notices
+from . import bp, forms, keyboard
 from .guard import PENDING, finish_stage, logged_member_id, next_stage_url, stage_required
 from .images import IMAGE_NAMES, SECURITY_IMAGES
 from .throttle import Throttle
@@ -109,16 +109,21 @@ def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubj
     return subject, {"image": image, "image_label": SECURITY_IMAGES[image], "phrase": phrase, **masks}
 
 
+def _seeds() -> keyboard.SeedStore:
+    return keyboard.SeedStore(current_app.session_interface.client, session.stable_id(),
+                              _settings().session_idle_timeout_s)
+
+
 def _keyboard_context(slots: int) -> dict[str, object]:
     kb = keyboard.new_keyboard(slots)
-    keyboard.remember(session, kb)
+    keyboard.remember(_seeds(), kb)
     return {"kb": kb, "kb_csrf": keyboard.csrf_in_symbols(), "upper": keyboard.UPPER}
 
 
 def _decode_keyboard_form(names: tuple[str, ...], max_chars: int) -> list[str]:
     """CSRF, single-use form id and tokens of a keyboard form; any failure is a 400."""
     keyboard.check_csrf_in_symbols(request.form.get("c"))
-    redeemed = keyboard.redeem(session, request.form.get("f", ""))
+    redeemed = keyboard.redeem(_seeds(), request.form.get("f", ""))
     if redeemed is None:
         raise_error(400, MSG_KEYBOARD_USED)
     seed, slots = redeemed
@@ -258,11 +263,11 @@ def login_key_submit():  # noqa: ANN201
     return redirect(next_stage_url(), code=303)
 
 
-def _send_after_commit(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
+def _send_after_commit(message_id: int) -> None:
     from workers.notification_tasks import enqueue_send
 
     try:
-        enqueue_send(message_id, secret=secret, audit_member_id=audit_member_id)
+        enqueue_send(message_id)
     except Exception:  # the broker is down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)
 
@@ -298,22 +303,18 @@ def temp_key_submit():  # noqa: ANN201
     if not (ip_ok and doc_ok):
         raise_error(429, MSG_TEMP_LIMIT)
 
-    requester = _requester()
-    sent: tuple[int, str, int] | None = None
+    # The same work for a member and a stranger: one audit row, one task. The worker
+    # looks the document up again, draws and hashes the key (or a decoy's) and sends it,
+    # so this request neither costs more for a member nor ever holds the key.
     with session_scope() as db:
-        if subject.member_id is None:
-            # Nothing is sent for a number that is not a member's; the page reads the same.
-            audit.record(db, "temp_key_requested", requester, channel=chosen, document=f"{doc[0]} {doc[1]}")
-        else:
-            issued = credentials.issue_temp_key(db, subject.member_id, chosen, now=_now(), ttl_s=settings.temp_key_ttl_s)
-            name, _email, _number = credentials.member_contact(db, subject.member_id)
-            message_id = notices.temp_key(db, member_id=subject.member_id, name=name, channel=chosen,
-                                          recipient=issued.recipient, expires_at=issued.expires_at,
-                                          ttl_s=settings.temp_key_ttl_s)
-            audit.record(db, "temp_key_requested", requester, member_id=subject.member_id, channel=chosen)
-            sent = (message_id, issued.key, subject.member_id)
-    if sent is not None:
-        _send_after_commit(sent[0], secret=sent[1], audit_member_id=sent[2])
+        audit.record(db, "temp_key_requested", _requester(), member_id=subject.member_id, channel=chosen,
+                     **({} if subject.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+    from workers.notification_tasks import enqueue_temp_key
+
+    try:
+        enqueue_temp_key(doc[0], doc[1], chosen)
+    except Exception:  # broker down: the member asks again; the log says why
+        log.exception("could not enqueue a temporary key")
     return render_template("auth/temp_key_sent.html", channel=chosen, shown=shown,
                            ttl_minutes=max(1, settings.temp_key_ttl_s // 60))
 
