@@ -36,6 +36,8 @@ MSG_KEYBOARD_BAD = "No pudimos leer la clave ingresada. Escríbela de nuevo con 
 MSG_EMPTY_KEY = "Ingresa tu clave con el teclado virtual."
 MSG_IP_LIMIT = ("Hicimos una pausa por seguridad: hubo demasiados intentos de ingreso desde tu conexión. "
                 "Espera unos minutos e intenta de nuevo.")
+MSG_STEP_LIMIT = ("Hicimos una pausa por seguridad: hubo demasiadas consultas de ingreso desde tu conexión o "
+                  "para este documento. Espera unos minutos e intenta de nuevo.")
 MSG_TEMP_LIMIT = ("Ya se solicitaron varias claves temporales. Por seguridad, espera un tiempo antes de pedir "
                   "otra o usa la última que recibiste.")
 # A member's failure count lasts until a success or a lock; a stranger's, about as long.
@@ -62,6 +64,25 @@ def _make_throttle(state: BlueprintSetupState) -> None:
 
 def _throttle() -> Throttle:
     return current_app.extensions["zona_throttle"]
+
+
+def _check_step_limits(doc_type: str, doc_number: str) -> None:
+    """Steps 1 and 2 (and the temporary-key page, which shows the same masks) per IP and
+    per document: walking through document numbers to see whose page comes back is what
+    a membership oracle needs. An IP already stopped for wrong keys is stopped here too."""
+    settings = _settings()
+    throttle = _throttle()
+    ip = request.remote_addr
+    checks = (
+        (f"login-ip:{ip}", None),
+        (f"step-ip:{ip}", settings.login_step_ip_limit),
+        (f"step-doc:{doc_type}:{doc_number}", settings.login_step_document_limit),
+    )
+    for key, limit in checks:
+        over = (throttle.count(key) > settings.login_ip_limit if limit is None
+                else not throttle.hit(key, limit, settings.login_step_window_s))
+        if over:
+            raise_error(429, MSG_STEP_LIMIT, retry_after_s=throttle.seconds_left(key))
 
 
 def _requester() -> Requester:
@@ -161,6 +182,7 @@ def login_document():  # noqa: ANN201
             "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type=shown_type,
             number=(raw_number or "")[:20], error=exc.message, notice=None,
         ), 422
+    _check_step_limits(doc_type, doc_number)
     # A new login starts from a clean session with a new id.
     session.clear()
     session.rotate()
@@ -184,6 +206,7 @@ def login_key():  # noqa: ANN201
     doc = _login_doc()
     if doc is None:
         return redirect(url_for("auth.login"))
+    _check_step_limits(*doc)
     return _render_key_page(doc)
 
 
@@ -192,7 +215,7 @@ def login_key():  # noqa: ANN201
 def login_key_submit():  # noqa: ANN201
     settings = _settings()
     if not _throttle().hit(f"login-ip:{request.remote_addr}", settings.login_ip_limit, settings.login_ip_window_s):
-        raise_error(429, MSG_IP_LIMIT)
+        raise_error(429, MSG_IP_LIMIT, retry_after_s=_throttle().seconds_left(f"login-ip:{request.remote_addr}"))
     doc = _login_doc()
     if doc is None:
         keyboard.check_csrf_in_symbols(request.form.get("c"))
@@ -280,6 +303,7 @@ def temp_key():  # noqa: ANN201
     doc = _login_doc()
     if doc is None:
         return redirect(url_for("auth.login"))
+    _check_step_limits(*doc)
     _subject, shown = _presentation(*doc)
     return render_template("auth/temp_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=None,
                            ttl_minutes=max(1, _settings().temp_key_ttl_s // 60))

@@ -111,3 +111,33 @@ def test_a_touching_request_during_finalizar_keeps_the_key_and_intent(member) ->
     again = m.post("/zona/pagos/finalizar", pages.finish_pairs(page))
     assert again.status_code == 303 and again.headers["Location"] == first.headers["Location"]
     assert len(intents()) == 1
+
+
+def test_no_one_time_code_in_redis(member, smtp_sink, monkeypatch) -> None:  # noqa: ANN001
+    """The web queues a reference to the code's record; the worker (run here from what the
+    broker holds) draws the code and stores only its hash. The code is in the e-mail and
+    in no key or value of the broker, sessions or throttle databases."""
+    import workers.notification_tasks as tasks
+    from tests.support import redis_scan
+    from zona_privada.settings import get_settings
+
+    real_enqueue = tasks.enqueue_send
+    m = member(ZONA_PAYMENT_OTP_THRESHOLD_COP="10000")
+    monkeypatch.setattr(tasks, "enqueue_send", real_enqueue)
+    page = m.two_next_items()
+    assert m.post("/zona/pagos/verificacion/codigo", pages.finish_pairs(page) + [("canal", "email")]).status_code == 303
+    s = get_settings()
+    sends = [msg for msg in redis_scan.celery_messages(s.broker_redis_url) if msg[0].endswith(".send_outbox_message")]
+    assert len(sends) == 1
+    _name, args, kwargs = sends[0]
+    assert set(kwargs) == {"code_ref", "audit_member_id"} and kwargs["code_ref"].startswith("zp:otp:")
+    assert tasks.send_outbox_message.apply(args=args, kwargs=kwargs).get() == "sent"
+    code = _code_from_mail(smtp_sink)
+    everything = [t for url in (s.broker_redis_url, s.sessions_redis_url, s.throttle_redis_url)
+                  for t in redis_scan.everything(url)]
+    # As a number of its own: inside a longer run of digits (a timestamp) it is not the code.
+    standalone = re.compile(rf"(?<!\d){code}(?!\d)")
+    assert everything and not [t for t in everything if standalone.search(t)]
+    # And the code works: the hash the worker stored is the one the web checks.
+    page = pages.text(m.get("/zona/pagos/verificacion"))
+    assert m.post("/zona/pagos/finalizar", pages.finish_pairs(page) + [("codigo", code)]).status_code == 303
