@@ -17,6 +17,7 @@ that issue is still the current one, and puts the code in the text just before d
 Neither the broker message nor Redis ever holds the code in clear."""
 from __future__ import annotations
 
+import enum
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,15 @@ return 1
 """
 
 
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"
+    NONE = "none"  # no code asked for
+    NOT_YET = "not_yet"  # asked, the worker has not stored it yet
+    EXPIRED = "expired"
+    WRONG = "wrong"
+    VOIDED = "voided"  # too many tries: ask for a new one
+
+
 class CapReached(Exception):
     def __init__(self, which: str) -> None:
         super().__init__(which)
@@ -100,10 +110,10 @@ class CodeStore:
         self.client = client
 
     @staticmethod
-    def record_key(member_id: int, key: str) -> str:
+    def record_key(member_id: int | str, key: str) -> str:
         return f"zp:otp:{member_id}:{key}"
 
-    def open(self, member_id: int, key: str, *, day: str, channel: str, masked: str, expires_at: float,
+    def open(self, member_id: int | str, key: str, *, day: str, channel: str, masked: str, expires_at: float,
              ttl_s: int, sends_cap: int, daily_cap: int) -> str:
         """A new issue for that payment (the earlier one stops working); its record key
         and issue, as `record|issue`, is what the worker is given. Raises CapReached."""
@@ -125,13 +135,13 @@ class CodeStore:
             return False
         return bool(self.client.eval(_SET_HASH, 1, record, issue, code_hash))
 
-    def pending(self, member_id: int, key: str) -> CodeRecord | None:
+    def pending(self, member_id: int | str, key: str) -> CodeRecord | None:
         raw = self.client.hmget(self.record_key(member_id, key), "channel", "masked", "expires_at")
         if raw[0] is None:
             return None
         return CodeRecord(raw[0].decode(), raw[1].decode(), float(raw[2]))
 
-    def take_try(self, member_id: int, key: str, ttl_s: int) -> Try | None | bool:
+    def take_try(self, member_id: int | str, key: str, ttl_s: int) -> Try | None | bool:
         """None: no code for that payment; False: issued but not delivered yet; else the try."""
         out = self.client.eval(_TAKE_TRY, 2, self.record_key(member_id, key), f"zp:otp-try:{member_id}:{key}",
                                max(1, ttl_s))
@@ -141,6 +151,29 @@ class CodeStore:
             return False
         return Try(int(out[0]), out[1].decode(), float(out[2]), out[3].decode())
 
-    def end(self, member_id: int, key: str, issue: str) -> bool:
+    def end(self, member_id: int | str, key: str, issue: str) -> bool:
         """Consume or void that issue; True only for the caller that did it."""
         return bool(self.client.eval(_END, 2, self.record_key(member_id, key), f"zp:otp-try:{member_id}:{key}", issue))
+
+
+def verify(store: CodeStore, owner: int | str, key: str, typed: str, *, ttl_s: int, max_wrong: int,
+           now: float, verify_hash: Any) -> Verdict:
+    """One try of `typed` (already checked to be CODE_DIGITS digits): the try is spent
+    before the comparison, so parallel tries share the same `max_wrong`."""
+    attempt = store.take_try(owner, key, ttl_s)
+    if attempt is None:
+        return Verdict.NONE
+    if attempt is False:
+        return Verdict.NOT_YET
+    if now > attempt.expires_at:
+        store.end(owner, key, attempt.issue)
+        return Verdict.EXPIRED
+    if attempt.number > max_wrong:
+        store.end(owner, key, attempt.issue)
+        return Verdict.VOIDED
+    if verify_hash(attempt.hash, typed):
+        return Verdict.ACCEPTED if store.end(owner, key, attempt.issue) else Verdict.NONE
+    if attempt.number >= max_wrong:
+        store.end(owner, key, attempt.issue)
+        return Verdict.VOIDED
+    return Verdict.WRONG

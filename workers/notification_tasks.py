@@ -149,6 +149,36 @@ def issue_temp_key(self, document_type: str, document_number: str, channel: str)
         raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
 
 
+@shared_task(name="workers.notification_tasks.send_device_code", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def send_device_code(self, document_type: str, document_number: str, channel: str,  # noqa: ANN001
+                     code_ref: str) -> str:
+    """The code a new device asks for before showing a member's image and phrase. For
+    any document a code is drawn and its hash stored, so a stranger's code record behaves
+    as a member's (wrong, then void); only a member's is written and sent."""
+    settings = get_settings()
+    code = new_code()
+    if not _code_store().set_hash(code_ref, hash_secret(code)):
+        return "superseded"
+    with session_scope() as session:
+        subject = credentials.find_subject(session, document_type, document_number)
+        if subject.member_id is None:
+            return "stranger"
+        name, email, _number = credentials.member_contact(session, subject.member_id)
+        recipient = subject.mobile if channel == "sms" else email
+        message_id = notices.device_code(session, member_id=subject.member_id, name=name, channel=channel,
+                                         recipient=recipient or "", reference=f"{code_ref}:{self.request.retries}",
+                                         ttl_s=settings.otp_ttl_s)
+    try:
+        return _send(message_id, code, None, final=self.request.retries >= MAX_RETRIES)
+    except _RetryLater as exc:  # the code lives only here: a retry draws a new one
+        _record_failure(message_id, exc.cause, final=True)
+        raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
+
+
+def enqueue_device_code(document_type: str, document_number: str, channel: str, code_ref: str) -> None:
+    send_device_code.apply_async(args=[document_type, document_number, channel, code_ref])
+
+
 def enqueue_temp_key(document_type: str, document_number: str, channel: str) -> None:
     """Call after the request's audit row has committed; nothing secret travels."""
     issue_temp_key.apply_async(args=[document_type, document_number, channel])

@@ -4,30 +4,38 @@ after a temporary key: the data-processing notice, the forced change, image and 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
 
-from db import audit, credentials, notices
+from db import audit, contact_shapes, credentials, notices
 from db.audit import Requester
 from db.credentials import LoginResult
 from db.engine import session_scope
-from domain.decoys import decoy_for
+from domain.bogota_calendar import BOGOTA
+from domain.decoys import ContactShapes, decoy_for
+from domain.hashing import verify_secret
+from integrations.one_time_codes import CODE_DIGITS, CapReached, CodeStore, Verdict, verify
 from domain.masking import mask_email, mask_mobile
 from domain.password_policy import MSG_FORBIDDEN, PasswordPolicy
 from webapp.errors import raise_error
 from webapp.security import csrf
 from webapp.sessions import MEMBER_ID, seconds_left
 
-from . import bp, forms, keyboard
+from . import bp, devices, forms, keyboard
 from .guard import PENDING, finish_stage, logged_member_id, next_stage_url, stage_required
-from .images import IMAGE_NAMES, SECURITY_IMAGES
+from .images import IMAGE_NAMES as IMAGES_FOR_DECOYS, SECURITY_IMAGES
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 LOGIN_DOC = "login_doc"
+DEVICE_OK = "device_ok"  # the document whose device code was right, in this login session
+DEVICE_MAX_WRONG = 3
+STEP2_COUNTED = "step2_counted"
+SHAPES_KEPT_S = 600
 PREVIOUS_LOGIN = "prev_login"
 MSG_BAD_LOGIN = "Los datos de ingreso no son correctos. Verifica tu documento y tu clave e intenta de nuevo."
 MSG_KEYBOARD_USED = ("El teclado de esta página ya fue usado o expiró. Vuelve a escribir tu clave con el "
@@ -115,19 +123,36 @@ def _lock_message() -> str:
             f"Intenta de nuevo en {minutes} minutos o comunícate con la cooperativa.")
 
 
-def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubject, dict[str, str]]:
-    """The image, phrase and contact masks step 2 shows: the member's own when chosen,
-    otherwise the HMAC decoy (a stranger and a first-time member look alike)."""
+def _shapes() -> ContactShapes:
+    """Members' mask shapes for the decoys, read at most every SHAPES_KEPT_S per process."""
+    cached = current_app.extensions.get("zona_contact_shapes")
+    now = time.monotonic()
+    if cached is None or now - cached[0] > SHAPES_KEPT_S:
+        with session_scope() as db:
+            cached = (now, contact_shapes.load(db))
+        current_app.extensions["zona_contact_shapes"] = cached
+    return cached[1]
+
+
+def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubject, dict[str, str | None]]:
+    """What the login shows for a document. The image and phrase: a member's own only on
+    a device the member used before (or after this session's device code); a new device,
+    and any stranger, get none, and the step asks for a code first. On a known device a
+    member who has not chosen them yet gets the HMAC decoy. The contact masks (to choose
+    where a code goes): the member's, or a decoy drawn from members' own mask shapes."""
     with session_scope() as db:
         subject = credentials.find_subject(db, doc_type, doc_number)
-    decoy = decoy_for(_settings().decoy_secret, doc_type, doc_number, IMAGE_NAMES)
-    image, phrase = decoy.image, decoy.phrase
-    if subject.member_id is not None and subject.security_image in SECURITY_IMAGES and subject.security_phrase:
-        image, phrase = subject.security_image, subject.security_phrase
+    decoy = decoy_for(_settings().decoy_secret, doc_type, doc_number, IMAGES_FOR_DECOYS, _shapes())
     masks = {"sms": decoy.masked_mobile, "email": decoy.masked_email}
     if subject.member_id is not None:
         masks = {"sms": mask_mobile(subject.mobile or ""), "email": mask_email(subject.email or "")}
-    return subject, {"image": image, "image_label": SECURITY_IMAGES[image], "phrase": phrase, **masks}
+    verified = subject.member_id is not None and (
+        devices.knows(request, subject.member_id) or session.get(DEVICE_OK) == [doc_type, doc_number])
+    image, phrase = (decoy.image, decoy.phrase) if verified else (None, None)
+    if verified and subject.security_image in SECURITY_IMAGES and subject.security_phrase:
+        image, phrase = subject.security_image, subject.security_phrase
+    return subject, {"image": image, "image_label": SECURITY_IMAGES[image] if image else None, "phrase": phrase,
+                     **masks}
 
 
 def _seeds() -> keyboard.SeedStore:
@@ -193,10 +218,19 @@ def login_document():  # noqa: ANN201
 # ---------------------------------------------------------------- step 2
 
 
-def _render_key_page(doc: tuple[str, str], *, error: str | None = None, status: int = 200):  # noqa: ANN202
+def _device_owner(doc: tuple[str, str]) -> str:
+    # By document, not by member: a stranger's code record is made exactly as a member's.
+    return f"doc:{doc[0]}:{doc[1]}"
+
+
+def _render_key_page(doc: tuple[str, str], *, error: str | None = None, status: int = 200,
+                     device_error: str | None = None):  # noqa: ANN202
     _subject, shown = _presentation(*doc)
+    device_code = None if shown["image"] else _codes().pending(_device_owner(doc), session.stable_id())
     return render_template(
         "auth/login_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=error,
+        device_code=device_code, device_error=device_error, code_digits=CODE_DIGITS,
+        channels={"sms": "mensaje de texto (SMS)", "email": "correo electrónico"},
         max_chars=_login_slots(), **_keyboard_context(_login_slots()),
     ), status
 
@@ -206,7 +240,11 @@ def login_key():  # noqa: ANN201
     doc = _login_doc()
     if doc is None:
         return redirect(url_for("auth.login"))
-    _check_step_limits(*doc)
+    # Counted once per login session and document: reloading the page shows nothing new,
+    # a new document needs step 1 again (a new session), which counts it.
+    if session.get(STEP2_COUNTED) != list(doc):
+        _check_step_limits(*doc)
+        session[STEP2_COUNTED] = list(doc)
     return _render_key_page(doc)
 
 
@@ -283,7 +321,9 @@ def login_key_submit():  # noqa: ANN201
     session[PREVIOUS_LOGIN] = [
         outcome.previous_login_at.isoformat() if outcome.previous_login_at else None, outcome.previous_login_ip,
     ]
-    return redirect(next_stage_url(), code=303)
+    response = redirect(next_stage_url(), code=303)
+    devices.remember(request, response, outcome.member_id)  # this device is known from now on
+    return response
 
 
 def _send_after_commit(message_id: int) -> None:
@@ -293,6 +333,75 @@ def _send_after_commit(message_id: int) -> None:
         enqueue_send(message_id)
     except Exception:  # the broker is down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)
+
+
+# ---------------------------------------------------------------- a new device
+
+MSG_DEVICE_CAP = ("Ya se enviaron varios códigos para este documento. Por seguridad, espera un tiempo antes de "
+                  "pedir otro.")
+DEVICE_MESSAGES = {
+    Verdict.NONE: "Solicita primero el código para reconocer este dispositivo.",
+    Verdict.NOT_YET: "El código se está enviando; espera unos segundos e ingrésalo cuando lo recibas.",
+    Verdict.EXPIRED: "El código venció; solicita uno nuevo.",
+    Verdict.WRONG: "El código no es correcto. Revisa el mensaje que te enviamos e intenta de nuevo.",
+    Verdict.VOIDED: "El código no es correcto y se anuló por seguridad; solicita uno nuevo.",
+}
+
+
+def _codes() -> CodeStore:
+    return CodeStore(current_app.session_interface.client)
+
+
+@bp.post("/ingresar/dispositivo")
+def device_code_request():  # noqa: ANN201
+    """Send the code a new device needs: the same work for any document (a code record,
+    one audit row, one task); the worker sends it only to a member."""
+    doc = _login_doc()
+    if doc is None:
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    _check_step_limits(*doc)
+    try:
+        chosen = forms.channel(request.form.get("canal"))
+    except forms.FormError as exc:
+        return _render_key_page(doc, status=422, device_error=exc.message)
+    settings = _settings()
+    subject, shown = _presentation(*doc)
+    try:
+        reference = _codes().open(
+            _device_owner(doc), session.stable_id(), day=datetime.now(BOGOTA).date().isoformat(), channel=chosen,
+            masked=str(shown[chosen]), expires_at=time.time() + settings.otp_ttl_s, ttl_s=settings.otp_ttl_s,
+            sends_cap=DEVICE_MAX_WRONG, daily_cap=settings.otp_daily_cap,
+        )
+    except CapReached:
+        raise_error(429, MSG_DEVICE_CAP, retry_after_s=settings.otp_ttl_s)
+    with session_scope() as db:
+        audit.record(db, "device_code_requested", _requester(), member_id=subject.member_id, channel=chosen,
+                     **({} if subject.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+    from workers.notification_tasks import enqueue_device_code
+
+    try:
+        enqueue_device_code(doc[0], doc[1], chosen, reference)
+    except Exception:  # broker down: the member asks again; the log says why
+        log.exception("could not enqueue a device code")
+    return redirect(url_for("auth.login_key"), code=303)
+
+
+@bp.post("/ingresar/dispositivo/codigo")
+def device_code_check():  # noqa: ANN201
+    doc = _login_doc()
+    if doc is None:
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    _check_step_limits(*doc)
+    typed = str(request.form.get("codigo") or "").strip()
+    if len(typed) != CODE_DIGITS or not typed.isascii() or not typed.isdigit():
+        return _render_key_page(doc, status=422,
+                                device_error=f"Ingresa el código de {CODE_DIGITS} dígitos que te enviamos.")
+    verdict = verify(_codes(), _device_owner(doc), session.stable_id(), typed, ttl_s=_settings().otp_ttl_s,
+                     max_wrong=DEVICE_MAX_WRONG, now=time.time(), verify_hash=verify_secret)
+    if verdict is not Verdict.ACCEPTED:
+        return _render_key_page(doc, status=422, device_error=DEVICE_MESSAGES[verdict])
+    session[DEVICE_OK] = list(doc)
+    return redirect(url_for("auth.login_key"), code=303)
 
 
 # ---------------------------------------------------------------- olvidé mi clave

@@ -200,6 +200,25 @@ class Browserish:
     def login(self, number: str, secret: str):  # noqa: ANN201
         return self.type_key(self.step1(number), secret)
 
+    def trust_device(self, document: str, doc_type: str = "CC") -> None:
+        """Give this browser the signed cookie of a device the member logged in from
+        before (minted as the app mints it), so step 2 shows the image and phrase."""
+        from sqlalchemy import select
+
+        from db.engine import session_scope
+        from db.models import Member
+        from webapp.auth import devices
+
+        with session_scope() as db:
+            member_id = db.execute(select(Member.id).where(
+                Member.document_type == doc_type, Member.document_number == document)).scalar_one()
+        with self.client.application.app_context():
+            self.client.set_cookie(devices.COOKIE_NAME, devices.cookie_value([member_id]))
+
+    def device_cookie(self) -> str | None:
+        cookie = self.client.get_cookie("zp_dispositivo")
+        return cookie.value if cookie else None
+
     def session_cookie(self) -> str | None:
         cookie = self.client.get_cookie("zp_sesion")
         return cookie.value if cookie else None
