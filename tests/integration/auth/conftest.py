@@ -159,7 +159,11 @@ def make_app(demo_creds: dict[str, str], sinks: dict[str, Any], monkeypatch: pyt
         def issue_now(document_type: str, document_number: str, channel: str) -> None:
             tasks.issue_temp_key.apply(args=[document_type, document_number, channel])
 
+        def device_code_now(document_type: str, document_number: str, channel: str, code_ref: str) -> None:
+            tasks.send_device_code.apply(args=[document_type, document_number, channel, code_ref])
+
         monkeypatch.setattr(tasks, "enqueue_send", run_now)
+        monkeypatch.setattr(tasks, "enqueue_device_code", device_code_now)
         monkeypatch.setattr(tasks, "enqueue_temp_key", issue_now)
         from webapp import create_app
 
