@@ -17,20 +17,21 @@ request of "olvidé mi clave" is thus the same for a member and a stranger: one 
 one audit row, one task."""
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from celery import shared_task
+from datetime import datetime, timezone
 
 import redis
+from celery import shared_task
 
 from db import audit, credentials, notices, outbox
 from db.engine import session_scope
 from domain.hashing import hash_secret
-from integrations.one_time_codes import CodeStore, new_code
 from integrations.email import EmailDeliveryError, EmailRejected, SmtpMailer
+from integrations.one_time_codes import CodeStore, new_code
 from integrations.sms import SmsDeliveryError, SmsGatewayClient, SmsRejected
 from zona_privada.settings import get_settings
 
@@ -69,13 +70,7 @@ def _deliver(message: outbox.Outgoing, body: str) -> None:
              max_retries=MAX_RETRIES)
 def send_outbox_message(self, message_id: int, code_ref: str | None = None,  # noqa: ANN001
                         audit_member_id: int | None = None) -> str:
-    secret = None
-    if code_ref is not None:
-        # A new code on every (re)try: a retry means the last one never reached the member.
-        secret = new_code()
-        if not _code_store().set_hash(code_ref, hash_secret(secret)):
-            _record_failure(message_id, SupersededCode(code_ref.rpartition("|")[2]), final=True)
-            return "failed"
+    secret = _code_drawer(code_ref) if code_ref is not None else None
     try:
         return _send(message_id, secret, audit_member_id, final=self.request.retries >= MAX_RETRIES)
     except _RetryLater as exc:
@@ -92,20 +87,38 @@ def _backoff(retries: int) -> int:
     return RETRY_BACKOFF_S[min(retries, len(RETRY_BACKOFF_S) - 1)]
 
 
-def _send(message_id: int, secret: str | None, audit_member_id: int | None, *, final: bool) -> str:
+def _code_drawer(code_ref: str) -> Callable[[], str]:
+    """A one-time code drawn, and its hash stored in the code's record, only once the
+    message is claimed: a redelivered task of a message already sent draws nothing (it
+    would void the code the member has). A new code on every retry: a retry means the last
+    one never reached the member."""
+    def draw() -> str:
+        code = new_code()
+        if not _code_store().set_hash(code_ref, hash_secret(code)):
+            raise SupersededCode(code_ref.rpartition("|")[2])
+        return code
+
+    return draw
+
+
+def _send(message_id: int, secret: str | Callable[[], str] | None, audit_member_id: int | None, *,
+          final: bool) -> str:
     """Deliver one outbox message; a delivery error that may pass raises _RetryLater
-    unless this is the `final` try (then the row is marked failed for good)."""
+    unless this is the `final` try (then the row is marked failed for good). `secret` may
+    be a function, called once the row is claimed."""
     try:
         with session_scope() as session:
             message = outbox.claim_pending(session, message_id)
             if message is None:
                 return "skipped"
+            if callable(secret):
+                secret = secret()
             _deliver(message, _fill(message.body, secret))
             outbox.mark_sent(session, message_id)
             if audit_member_id is not None:
                 audit.record(session, "temp_key_sent", None, member_id=audit_member_id, channel=message.channel,
                              outbox_id=message_id)
-    except (SmsRejected, MissingSecret) as exc:
+    except (SmsRejected, MissingSecret, SupersededCode) as exc:
         _record_failure(message_id, exc, final=True)
         return "failed"
     except (EmailDeliveryError, SmsDeliveryError) as exc:
@@ -117,9 +130,14 @@ def _send(message_id: int, secret: str | None, audit_member_id: int | None, *, f
     return "sent"
 
 
+@functools.lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    # One client (and pool) per process and URL; made lazily, so after prefork's fork.
+    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+
+
 def _code_store() -> CodeStore:
-    return CodeStore(redis.Redis.from_url(get_settings().sessions_redis_url, socket_timeout=3,
-                                          socket_connect_timeout=3))
+    return CodeStore(_redis(get_settings().sessions_redis_url))
 
 
 @shared_task(name="workers.notification_tasks.issue_temp_key", bind=True, acks_late=True, max_retries=MAX_RETRIES)
@@ -156,22 +174,21 @@ def send_device_code(self, document_type: str, document_number: str, channel: st
     any document a code is drawn and its hash stored, so a stranger's code record behaves
     as a member's (wrong, then void); only a member's is written and sent."""
     settings = get_settings()
-    code = new_code()
-    if not _code_store().set_hash(code_ref, hash_secret(code)):
-        return "superseded"
     with session_scope() as session:
         subject = credentials.find_subject(session, document_type, document_number)
         if subject.member_id is None:
+            # The stranger's record gets the hash of a code nobody receives: a try on it
+            # reads as a wrong try on a member's, then void, never "not sent yet".
+            _code_store().set_hash(code_ref, hash_secret(new_code()))
             return "stranger"
         name, email, _number = credentials.member_contact(session, subject.member_id)
         recipient = subject.mobile if channel == "sms" else email
+        # Once per code request (a redelivered or retried task finds the same row).
         message_id = notices.device_code(session, member_id=subject.member_id, name=name, channel=channel,
-                                         recipient=recipient or "", reference=f"{code_ref}:{self.request.retries}",
-                                         ttl_s=settings.otp_ttl_s)
+                                         recipient=recipient or "", reference=code_ref, ttl_s=settings.otp_ttl_s)
     try:
-        return _send(message_id, code, None, final=self.request.retries >= MAX_RETRIES)
-    except _RetryLater as exc:  # the code lives only here: a retry draws a new one
-        _record_failure(message_id, exc.cause, final=True)
+        return _send(message_id, _code_drawer(code_ref), None, final=self.request.retries >= MAX_RETRIES)
+    except _RetryLater as exc:
         raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
 
 

@@ -132,6 +132,8 @@ def test_no_one_time_code_in_redis(member, smtp_sink, monkeypatch) -> None:  # n
     _name, args, kwargs = sends[0]
     assert set(kwargs) == {"code_ref", "audit_member_id"} and kwargs["code_ref"].startswith("zp:otp:")
     assert tasks.send_outbox_message.apply(args=args, kwargs=kwargs).get() == "sent"
+    # A redelivered copy of the task draws no new code (that would void the one sent).
+    assert tasks.send_outbox_message.apply(args=args, kwargs=kwargs).get() == "skipped"
     code = _code_from_mail(smtp_sink)
     everything = [t for url in (s.broker_redis_url, s.sessions_redis_url, s.throttle_redis_url)
                   for t in redis_scan.everything(url)]
