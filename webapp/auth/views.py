@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LOGIN_DOC = "login_doc"
 DEVICE_OK = "device_ok"  # the document whose device code was right, in this login session
 DEVICE_MAX_WRONG = 3
+DEVICE_MAX_SENDS = 3  # codes per login session; the day's cap per document is ZONA_OTP_DAILY_CAP
 STEP2_COUNTED = "step2_counted"
 SHAPES_KEPT_S = 600
 PREVIOUS_LOGIN = "prev_login"
@@ -370,7 +371,7 @@ def device_code_request():  # noqa: ANN201
         reference = _codes().open(
             _device_owner(doc), session.stable_id(), day=datetime.now(BOGOTA).date().isoformat(), channel=chosen,
             masked=str(shown[chosen]), expires_at=time.time() + settings.otp_ttl_s, ttl_s=settings.otp_ttl_s,
-            sends_cap=DEVICE_MAX_WRONG, daily_cap=settings.otp_daily_cap,
+            sends_cap=DEVICE_MAX_SENDS, daily_cap=settings.otp_daily_cap,
         )
     except CapReached:
         raise_error(429, MSG_DEVICE_CAP, retry_after_s=settings.otp_ttl_s)
