@@ -72,6 +72,15 @@ class Settings:
     temp_key_document_limit: int
     temp_key_ip_limit: int
     temp_key_window_s: int
+    # Steps 1 and 2 of the login (document, image and phrase): per IP and per document,
+    # so nobody walks through document numbers to learn who is a member.
+    login_step_ip_limit: int
+    login_step_document_limit: int
+    login_step_window_s: int
+    # Proxies in front of the web that set X-Forwarded-For (werkzeug ProxyFix); 0 trusts none.
+    trusted_proxies: int
+    # How long a device the member logged in from stays known (the signed device cookie).
+    known_device_max_age_s: int
     password_min_length: int
     password_max_length: int
     data_consent_version: str
@@ -80,6 +89,7 @@ class Settings:
     payment_max_per_day_cop: Decimal
     payment_otp_threshold_cop: Decimal
     otp_ttl_s: int
+    otp_daily_cap: int  # one-time codes sent to one member per Bogotá day
     intent_step_deadline_s: int
     reconciler_period_s: float
     payment_promise_s: int
@@ -262,6 +272,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         temp_key_document_limit=_int(env, "ZONA_TEMP_KEY_DOCUMENT_LIMIT", 3),
         temp_key_ip_limit=_int(env, "ZONA_TEMP_KEY_IP_LIMIT", 10),
         temp_key_window_s=_int(env, "ZONA_TEMP_KEY_WINDOW_S", 3600),
+        login_step_ip_limit=_int(env, "ZONA_LOGIN_STEP_IP_LIMIT", 60),
+        login_step_document_limit=_int(env, "ZONA_LOGIN_STEP_DOCUMENT_LIMIT", 20),
+        login_step_window_s=_int(env, "ZONA_LOGIN_STEP_WINDOW_S", 300),
+        trusted_proxies=_int(env, "ZONA_TRUSTED_PROXIES", 0),
+        known_device_max_age_s=_int(env, "ZONA_KNOWN_DEVICE_MAX_AGE_S", 365 * 24 * 3600),
         password_min_length=_int(env, "ZONA_PASSWORD_MIN_LENGTH", 4),
         password_max_length=_int(env, "ZONA_PASSWORD_MAX_LENGTH", 8),
         data_consent_version=env.get("ZONA_DATA_CONSENT_VERSION", "2024-01"),
@@ -269,6 +284,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payment_max_per_day_cop=_decimal(env, "ZONA_PAYMENT_MAX_PER_DAY_COP", "50000000"),
         payment_otp_threshold_cop=_decimal(env, "ZONA_PAYMENT_OTP_THRESHOLD_COP", "2000000"),
         otp_ttl_s=_int(env, "ZONA_OTP_TTL_S", 300),
+        otp_daily_cap=_int(env, "ZONA_OTP_DAILY_CAP", 10),
         intent_step_deadline_s=_int(env, "ZONA_INTENT_STEP_DEADLINE_S", 30),
         reconciler_period_s=float(env.get("ZONA_RECONCILER_PERIOD_S", "15")),
         payment_promise_s=_int(env, "ZONA_PAYMENT_PROMISE_S", 30 * 60),
