@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"ZONA_ENV": "test", "ZONA_STATE_DIR": str(work / "state"),
                        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                        "ZONA_REDIS_DB_BASE": os.environ.get("ZONA_REDIS_DB_BASE", "4"),
-                       "ZONA_LOGIN_IP_LIMIT": "1000000000"})
+                       "ZONA_LOGIN_IP_LIMIT": "1000000000", "ZONA_LOGIN_STEP_IP_LIMIT": "1000000000"})
     database_url = bp.create_database(server_url, DB_NAME)
     try:
         bp.point_process_at(database_url)

@@ -20,7 +20,7 @@ What it does (setup is never measured):
    those), real gunicorn (--web-workers x --web-threads, gthread) and a real Celery worker
    (prefork, --worker-concurrency) and beat, all from the same settings; database pools are
    sized with `zona_privada.runtime.pool_budget` under the server's max_connections.
-   Bench-only settings: ZONA_LOGIN_IP_LIMIT (every login comes from 127.0.0.1) and
+   Bench-only settings: ZONA_LOGIN_IP_LIMIT and ZONA_LOGIN_STEP_IP_LIMIT (every login comes from 127.0.0.1) and
    ZONA_SESSION_IDLE_TIMEOUT_S (sessions must outlive the setup of later rates).
 3. Logs every paying member in over HTTP, the way a browser does (document, then the
    on-screen keyboard's single-use tokens read from the page).
@@ -952,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
             "ZONA_REDIS_DB_BASE": "0",
             "ZONA_LOGIN_IP_LIMIT": "1000000000",
+            "ZONA_LOGIN_STEP_IP_LIMIT": "1000000000",  # steps 1 and 2, per IP (issue 9)
             "ZONA_SESSION_IDLE_TIMEOUT_S": "7200",
             "ZONA_WORKER_CONCURRENCY": str(args.worker_concurrency),
             "ZONA_SMTP_HOST": "127.0.0.1",

@@ -17,6 +17,7 @@ SECURITY_EVENT_LABELS: dict[str, str] = {
     "login_failed": "Intento de ingreso fallido",
     "account_locked": "Acceso bloqueado por intentos fallidos",
     "temp_key_requested": "Solicitud de clave temporal",
+    "device_code_requested": "Solicitud de código para reconocer un dispositivo",
     "temp_key_sent": "Clave temporal enviada",
     "password_changed": "Cambio de clave",
     "security_choice_changed": "Cambio de imagen y frase de seguridad",

@@ -27,12 +27,18 @@ INTEREST_INCOME = CuifAccount("415005", "Intereses cartera de créditos de consu
 LATE_INTEREST_INCOME = CuifAccount("415010", "Intereses de mora cartera de consumo", Nature.CREDIT)
 INSURANCE_PAYABLE = CuifAccount("246505", "Seguros por pagar - vida deudores", Nature.CREDIT)
 GMF_PAYABLE = CuifAccount("244205", "Gravamen a los movimientos financieros por pagar", Nature.CREDIT)
+# Late interest is income when it accrues, not when it is paid (accrual basis): the daily
+# job debits this receivable and credits LATE_INTEREST_INCOME; a payment's late-interest
+# part then settles the receivable. Group 1443 is where CUIF keeps the interest
+# receivable of consumer loans, next to their principal (1441).
+LATE_INTEREST_RECEIVABLE = CuifAccount("144305", "Intereses de mora por cobrar cartera de consumo", Nature.DEBIT)
 COOPERATIVE_ACCOUNTS: dict[str, CuifAccount] = {
     "banks": BANKS,
     "interest_income": INTEREST_INCOME,
     "late_interest_income": LATE_INTEREST_INCOME,
     "insurance_payable": INSURANCE_PAYABLE,
     "gmf_payable": GMF_PAYABLE,
+    "late_interest_receivable": LATE_INTEREST_RECEIVABLE,
 }
 
 # Per-member / per-product account families.

@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain.allocation import allocate
@@ -106,7 +107,8 @@ def open_dues(
     while add_months(first_due, months) <= through:
         months += 1
     session.add_all(
-        Installment(obligation_id=obligation.id, number=n, due_date=due, principal=to_money(monthly_due))
+        Installment(obligation_id=obligation.id, number=n, due_date=due, period=due.replace(day=1),
+                    principal=to_money(monthly_due))
         for n, due in enumerate(monthly_due_dates(first_due, months), start=1)
     )
     session.flush()
@@ -124,19 +126,42 @@ def open_savings_account(
     opened_on: date,
 ) -> SavingsAccount:
     name = f"{product.value.capitalize()} {number}"
-    account = chart.open_account(session, chart.SAVINGS_ON_DEMAND, f"AHV-{number}", name, member.id)
-    savings = SavingsAccount(
-        member_id=member.id,
-        product=product,
-        number=number,
-        minimum_balance=to_money(minimum_balance),
-        gmf_exempt=gmf_exempt,
-        ledger_account_id=account.id,
-        opened_on=opened_on,
-    )
-    session.add(savings)
-    session.flush()
+    try:
+        # A savepoint, so a refused mark changes nothing (not even the ledger account) and
+        # leaves the caller's transaction usable.
+        with session.begin_nested():
+            account = chart.open_account(session, chart.SAVINGS_ON_DEMAND, f"AHV-{number}", name, member.id)
+            savings = SavingsAccount(
+                member_id=member.id,
+                product=product,
+                number=number,
+                minimum_balance=to_money(minimum_balance),
+                gmf_exempt=gmf_exempt,
+                ledger_account_id=account.id,
+                opened_on=opened_on,
+            )
+            session.add(savings)
+            session.flush()
+    except IntegrityError as exc:
+        if GMF_EXEMPT_INDEX in str(exc.orig):
+            raise GmfExemptionTaken() from exc
+        raise
     return savings
+
+
+GMF_EXEMPT_INDEX = "uq_savings_accounts_one_gmf_exempt_per_member"
+MSG_GMF_EXEMPTION_TAKEN = (
+    "El asociado ya tiene una cuenta de ahorros marcada como exenta del GMF (4x1000). "
+    "Solo una cuenta por asociado puede tener la exención; desmarque la otra primero."
+)
+
+
+class GmfExemptionTaken(ValueError):
+    """A second GMF-exempt account for one member (ET art. 879 num. 1), refused by the
+    database's partial unique index; `str()` is the Spanish message for the operator."""
+
+    def __init__(self) -> None:
+        super().__init__(MSG_GMF_EXEMPTION_TAKEN)
 
 
 def deposit(session: Session, savings: SavingsAccount, amount: Decimal, description: str) -> int:
@@ -224,7 +249,7 @@ def collect_from_payroll(session: Session, obligation: Obligation, installment: 
         credit(obligation.ledger_account_id, row.principal),
         credit(ids["interest_income"], row.interest),
         credit(ids["insurance_payable"], row.fees),
-        credit(ids["late_interest_income"], row.late_interest),
+        credit(ids["late_interest_receivable"], row.late_interest),  # accrued daily (db/accruals.py)
     ]
     return post_entry(
         session,

@@ -7,10 +7,12 @@ settled first and, inside it, what costs the member most while unpaid goes first
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+
+from domain.amortization import accrued_interest
 
 _ZERO = Decimal(0)
 
@@ -119,6 +121,25 @@ def _allocate_to_installment(available: Decimal, due: InstallmentDue) -> tuple[A
         principal=given[Component.PRINCIPAL],
     )
     return row, available
+
+
+def owed_on(due: InstallmentDue, period_start: date, period_interest: Decimal, today: date) -> InstallmentDue | None:
+    """What of a loan installment is owed on `today` (Ley 1555 de 2012: interest only as it
+    accrues). `due` is what is still unpaid; `period_interest` the installment's billed
+    interest for its period [period_start, due_date).
+
+    - Period ended (due date reached): everything still unpaid.
+    - Period under way: late interest, fees and principal as billed, interest prorated by
+      the days elapsed (`accrued_interest`) minus what was already paid of it.
+    - Period not begun: None; nothing of it is owed, money towards it prepays principal.
+    """
+    if today >= due.due_date:
+        return due
+    if today < period_start:
+        return None
+    paid_interest = period_interest - due.interest
+    accrued = accrued_interest(period_interest, period_start, due.due_date, today)
+    return replace(due, interest=min(max(accrued - paid_interest, _ZERO), due.interest))
 
 
 def _check_dues(dues: Sequence[InstallmentDue]) -> None:

@@ -165,3 +165,49 @@ def reschedule_after_prepayment(
             )
         case _:
             assert_never(mode)
+
+
+# ---------------------------------------------------------------- interest as it accrues
+#
+# Ley 1555 de 2012: a member may pay early, and interest is owed only for the time the
+# money was actually lent. Each installment's scheduled interest is the interest of its
+# period [previous due date, due date) on the balance lent during it, so on any day:
+#   - a period not yet begun owes no interest;
+#   - a period under way owes its interest prorated by the days elapsed (actual days over
+#     the period's actual days, the way a daily accrual on a constant balance comes out);
+#   - a period that has ended owes all of it.
+# Prorating (rather than charging the whole period or nothing) is what a daily-accrual
+# core does and what Fineract's "interest recalculation" does on early repayment.
+
+
+def period_days(period_start: date, due_date: date) -> int:
+    days = (due_date - period_start).days
+    if days <= 0:
+        raise ValueError("an installment's period must end after it starts")
+    return days
+
+
+def elapsed_days(period_start: date, due_date: date, today: date) -> int:
+    """Days of the period [period_start, due_date) already lived on `today` (0..period)."""
+    return min(max((today - period_start).days, 0), period_days(period_start, due_date))
+
+
+def accrued_interest(period_interest: Decimal, period_start: date, due_date: date, today: date) -> Decimal:
+    """The part of a period's scheduled interest accrued by `today`, in whole pesos (half up,
+    as every billed figure: `to_whole_pesos`)."""
+    elapsed = elapsed_days(period_start, due_date, today)
+    total = period_days(period_start, due_date)
+    if elapsed == total:
+        return period_interest
+    return to_whole_pesos(period_interest * elapsed / total)
+
+
+def rest_of_period_interest(
+    balance: Decimal, ea: Decimal, period_start: date, due_date: date, today: date
+) -> Decimal:
+    """Interest that `balance`, left after an early payment on `today`, accrues until the
+    period's due date: the period's monthly rate prorated by the days still to run."""
+    remaining = period_days(period_start, due_date) - elapsed_days(period_start, due_date, today)
+    if remaining == 0 or balance <= 0:
+        return _ZERO
+    return to_whole_pesos(balance * monthly_rate(ea) * remaining / period_days(period_start, due_date))

@@ -13,6 +13,8 @@ PESO = Decimal("1")
 # Gravamen a los Movimientos Financieros: 4 per thousand on debits (Estatuto
 # Tributario art. 872) unless the savings account is marked exempt.
 GMF_RATE = Decimal("0.004")
+# Half up to the peso: $125 debited pays $0.50 → $1, never banker's rounding.
+GMF_ROUNDING = ROUND_HALF_UP
 
 _MAX_INPUT_CHARS = 40
 _ASCII_DIGITS = frozenset("0123456789")
@@ -151,8 +153,9 @@ def gmf(amount: Decimal) -> Decimal:
     """GMF (4×1000) owed on a debit of `amount` from a non-exempt savings account.
 
     The peso has no circulating fraction and GMF is withheld and declared to the DIAN in
-    whole pesos, so the tax is rounded half up to the peso, as the core banking does.
+    whole pesos, so the tax is rounded half up to the peso (`GMF_ROUNDING`), as the core
+    banking does. This is the one GMF rounding rule: code and tests compute with it.
     """
     if amount < 0:
         raise ValueError("GMF is computed on a debit amount, which cannot be negative")
-    return to_whole_pesos(amount * GMF_RATE)
+    return (amount * GMF_RATE).quantize(PESO, rounding=GMF_ROUNDING)

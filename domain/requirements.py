@@ -65,9 +65,14 @@ class AccountFacts:
     minimum_balance: Decimal
     gmf_exempt: bool
     debit: Decimal  # what the payment takes from it, GMF excluded; 0 for a target
+    # The GMF as decided with the month's exemption allowance and the kind of movement
+    # (db/payments/gmf.py); without it, the flat rule on the exemption flag.
+    gmf_due: Decimal | None = None
 
     @property
     def gmf(self) -> Decimal:
+        if self.gmf_due is not None:
+            return self.gmf_due
         return ZERO if self.gmf_exempt or self.debit <= 0 else gmf(self.debit)
 
     @property

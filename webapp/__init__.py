@@ -18,6 +18,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     if overrides:
         app.config.update(overrides)
+    if settings.trusted_proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind the TLS proxy the peer is the proxy: the client is the address the last
+        # `trusted_proxies` hops put in X-Forwarded-For. With 0 (development, or no proxy)
+        # the header is ignored, since anybody can send it.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)  # type: ignore[method-assign]
 
     from . import converters, errors, security, sessions
     from .auth import bp as auth_bp

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -29,13 +29,15 @@ CSRF_MESSAGE = ("El formulario expiró o no es válido. Vuelve a cargar la pági
 class SpanishHTTPError(HTTPException):
     """Raised by views with a message for the member: `raise_error(422, "...")`."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(description=message)
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
-def raise_error(code: int, message: str) -> None:
-    raise SpanishHTTPError(code, message)
+def raise_error(code: int, message: str, *, retry_after_s: int | None = None) -> None:
+    """`retry_after_s` (a 429's wait) goes out as the Retry-After header."""
+    raise SpanishHTTPError(code, message, retry_after_s)
 
 
 def wants_json() -> bool:
@@ -62,7 +64,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(SpanishHTTPError)
     def _spanish(exc: SpanishHTTPError):  # noqa: ANN202
-        return error_response(exc.code or 400, exc.description)
+        response, status = error_response(exc.code or 400, exc.description)
+        if exc.retry_after_s is not None:
+            response = make_response(response, status)
+            response.headers["Retry-After"] = str(max(1, exc.retry_after_s))
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # noqa: ANN202

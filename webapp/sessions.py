@@ -7,6 +7,14 @@ id (called at login, so an id planted before login is worthless). A logged-in me
 exactly one live session: logging in again deletes the older one, and every request
 checks that its session is still the member's current one. `destroy()` (logout) deletes
 it server-side.
+
+Sessions cannot overwrite each other: the data is a Redis hash with one field per session
+key, and a request writes back only the fields it changed (a status poll that changed
+nothing writes nothing; a wizard step writes only the wizard's field). The last-seen time
+is a field of its own and the expiry is refreshed with EXPIRE, never by rewriting the data.
+A request of a session deleted meanwhile (logout, a newer login) cannot bring it back:
+the write happens only while the hash exists (a Lua script). Counters that limit
+something do not live here at all: they are atomic Redis operations (see `webapp.limits`).
 """
 from __future__ import annotations
 
@@ -30,7 +38,19 @@ _MEMBER_KEY = "zp:m:"
 CREATED = "_created"
 SEEN = "_seen"
 MEMBER_ID = "member_id"
-_REPLACED = b"!replaced"
+_REPLACED_KEY = "zp:r:"  # tombstone of a session a newer login ended: its browser is told why
+
+# Write the changed fields and refresh the expiry, only while the session still exists.
+# KEYS[1] the hash; ARGV[1] ttl seconds, ARGV[2] how many fields to set, then field/value
+# pairs, then the fields to delete.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+for i = 0, n - 1 do redis.call('HSET', KEYS[1], ARGV[3 + 2 * i], ARGV[4 + 2 * i]) end
+for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+"""
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -41,6 +61,9 @@ class ServerSession(CallbackDict, SessionMixin):
         super().__init__(initial or {}, on_update)
         self.sid = sid
         self.new = sid is None
+        # The serialized fields as they were read: save writes back only what differs.
+        self.loaded: dict[str, str] = {}
+        self.next_sid: str | None = None
         self.modified = False
         self.rotate_requested = False
         self.destroy_requested = False
@@ -51,6 +74,15 @@ class ServerSession(CallbackDict, SessionMixin):
     def rotate(self) -> None:
         self.rotate_requested = True
         self.modified = True
+
+    def stable_id(self) -> str:
+        """The id this session has once this request is answered (a new or rotated
+        session's id is drawn now), for data kept beside it in Redis."""
+        if self.sid is None or self.rotate_requested:
+            if self.next_sid is None:
+                self.next_sid = _new_sid()
+            return self.next_sid
+        return self.sid
 
     def destroy(self) -> None:
         self.destroy_requested = True
@@ -71,6 +103,7 @@ class RedisSessionInterface(SessionInterface):
         # disconnected a connection another thread was still reading (a 500 at login).
         # No connection is opened until the first command.
         self.client = redis.Redis.from_url(settings.sessions_redis_url, socket_timeout=3, socket_connect_timeout=3)
+        self._update = self.client.register_script(_UPDATE)
 
     # ---------------------------------------------------------------- open
 
@@ -80,14 +113,18 @@ class RedisSessionInterface(SessionInterface):
             return ServerSession()
         if not _SID.match(sid):
             return self._ended("gone")
-        raw = self.client.get(_KEY + sid)
-        if raw is None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_KEY + sid)
+            pipe.exists(_REPLACED_KEY + sid)
+            raw, replaced = pipe.execute()
+        if not raw:
+            if replaced:
+                self.client.delete(_REPLACED_KEY + sid)
+                return self._ended("replaced")
             return self._ended("gone")
-        if raw == _REPLACED:
-            self.client.delete(_KEY + sid)
-            return self._ended("replaced")
         try:
-            data = self.serializer.loads(raw.decode())
+            loaded = {k.decode(): v.decode() for k, v in raw.items()}
+            data = {k: self.serializer.loads(v) for k, v in loaded.items()}
         except ValueError:
             self.client.delete(_KEY + sid)
             return self._ended("gone")
@@ -101,7 +138,9 @@ class RedisSessionInterface(SessionInterface):
             current = self.client.get(_MEMBER_KEY + str(member_id))
             if current is None or current.decode() != sid:
                 return self._drop(sid, data, "replaced")
-        return ServerSession(data, sid)
+        session = ServerSession(data, sid)
+        session.loaded = loaded
+        return session
 
     def _ended(self, reason: str) -> ServerSession:
         session = ServerSession()
@@ -150,19 +189,32 @@ class RedisSessionInterface(SessionInterface):
 
         now = time.time()
         old_sid = session.sid
-        if session.new or session.rotate_requested:
-            session.sid = _new_sid()
+        fresh = session.new or session.rotate_requested
+        if fresh:
+            session.sid = session.next_sid or _new_sid()
             session[CREATED] = now
         touch = not g.get("session_no_touch", False)
         if touch or SEEN not in session:
             session[SEEN] = now
         ttl_s = self._ttl_s(session, now)
         key = _KEY + session.sid
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(key, self.serializer.dumps(dict(session)), ex=ttl_s)
-            if old_sid and old_sid != session.sid:
-                pipe.delete(_KEY + old_sid)
-            pipe.execute()
+        current = {k: self.serializer.dumps(v) for k, v in session.items()}
+        if fresh:
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                pipe.hset(key, mapping=current)
+                pipe.expire(key, ttl_s)
+                if old_sid:
+                    pipe.delete(_KEY + old_sid)
+                pipe.execute()
+        else:
+            changed = {k: v for k, v in current.items() if session.loaded.get(k) != v}
+            removed = [k for k in session.loaded if k not in current]
+            if changed or removed or touch:
+                args: list[str | int] = [ttl_s, len(changed)]
+                for field, value in changed.items():
+                    args += [field, value]
+                self._update(keys=[key], args=args + removed)
         member_id = session.get(MEMBER_ID)
         if member_id is not None and session.rotate_requested:
             self._claim_member(int(member_id), session.sid)
@@ -181,7 +233,9 @@ class RedisSessionInterface(SessionInterface):
         )
         if previous is not None and previous.decode() != sid:
             # The old session's data is gone; a tombstone lets its browser be told why.
-            self.client.set(_KEY + previous.decode(), _REPLACED, ex=self.settings.session_idle_timeout_s, xx=True)
+            old = previous.decode()
+            if self.client.delete(_KEY + old):
+                self.client.set(_REPLACED_KEY + old, 1, ex=self.settings.session_idle_timeout_s)
 
     def _ttl_s(self, session: ServerSession, now: float) -> int:
         left_absolute = self.settings.session_absolute_timeout_s - (now - float(session.get(CREATED, now)))

@@ -6,20 +6,32 @@ message whose task was lost, in batches over one SMTP connection each.
 
 Thin: claim the row, deliver through `integrations/`, mark it sent, in one transaction.
 The row lock (SKIP LOCKED) keeps a redelivered copy of the task from sending in parallel;
-a message already sent is skipped. A temporary key never enters the database: it comes
-in the task's arguments (hidden from logs and Flower by `argsrepr`) and is put into the
-text just before delivery."""
+a message already sent is skipped.
+
+Secrets are drawn here, never in the web and never carried by the broker: `issue_temp_key`
+looks the document up, draws the temporary key, stores its hash, writes the message and
+sends it (a stranger's document costs the same hash and nothing is sent); a payment's
+one-time code comes as a reference to its Redis record, and the task draws the code,
+stores its hash there and puts the code into the text just before delivery. The web
+request of "olvidé mi clave" is thus the same for a member and a stranger: one lookup,
+one audit row, one task."""
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
+import redis
 from celery import shared_task
 
-from db import audit, outbox
+from db import audit, credentials, notices, outbox
 from db.engine import session_scope
+from domain.hashing import hash_secret
 from integrations.email import EmailDeliveryError, EmailRejected, SmtpMailer
+from integrations.one_time_codes import CodeStore, new_code
 from integrations.sms import SmsDeliveryError, SmsGatewayClient, SmsRejected
 from zona_privada.settings import get_settings
 
@@ -32,6 +44,10 @@ REDACTED = "'***'"
 
 class MissingSecret(Exception):
     """The message needs a secret the task was not given: it can never be sent."""
+
+
+class SupersededCode(Exception):
+    """A newer code was asked for that payment (or it was used): this one is not sent."""
 
 
 def _fill(body: str, secret: str | None) -> str:
@@ -52,31 +68,137 @@ def _deliver(message: outbox.Outgoing, body: str) -> None:
 
 @shared_task(name="workers.notification_tasks.send_outbox_message", bind=True, acks_late=True,
              max_retries=MAX_RETRIES)
-def send_outbox_message(self, message_id: int, secret: str | None = None,  # noqa: ANN001
+def send_outbox_message(self, message_id: int, code_ref: str | None = None,  # noqa: ANN001
                         audit_member_id: int | None = None) -> str:
+    secret = _code_drawer(code_ref) if code_ref is not None else None
+    try:
+        return _send(message_id, secret, audit_member_id, final=self.request.retries >= MAX_RETRIES)
+    except _RetryLater as exc:
+        raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
+
+
+class _RetryLater(Exception):
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _backoff(retries: int) -> int:
+    return RETRY_BACKOFF_S[min(retries, len(RETRY_BACKOFF_S) - 1)]
+
+
+def _code_drawer(code_ref: str) -> Callable[[], str]:
+    """A one-time code drawn, and its hash stored in the code's record, only once the
+    message is claimed: a redelivered task of a message already sent draws nothing (it
+    would void the code the member has). A new code on every retry: a retry means the last
+    one never reached the member."""
+    def draw() -> str:
+        code = new_code()
+        if not _code_store().set_hash(code_ref, hash_secret(code)):
+            raise SupersededCode(code_ref.rpartition("|")[2])
+        return code
+
+    return draw
+
+
+def _send(message_id: int, secret: str | Callable[[], str] | None, audit_member_id: int | None, *,
+          final: bool) -> str:
+    """Deliver one outbox message; a delivery error that may pass raises _RetryLater
+    unless this is the `final` try (then the row is marked failed for good). `secret` may
+    be a function, called once the row is claimed."""
     try:
         with session_scope() as session:
             message = outbox.claim_pending(session, message_id)
             if message is None:
                 return "skipped"
+            if callable(secret):
+                secret = secret()
             _deliver(message, _fill(message.body, secret))
             outbox.mark_sent(session, message_id)
             if audit_member_id is not None:
                 audit.record(session, "temp_key_sent", None, member_id=audit_member_id, channel=message.channel,
                              outbox_id=message_id)
-    except (SmsRejected, MissingSecret) as exc:
+    except (SmsRejected, MissingSecret, SupersededCode) as exc:
         _record_failure(message_id, exc, final=True)
         return "failed"
     except (EmailDeliveryError, SmsDeliveryError) as exc:
-        final = self.request.retries >= MAX_RETRIES
         _record_failure(message_id, exc, final=final)
         if final:
             return "failed"
-        countdown = RETRY_BACKOFF_S[min(self.request.retries, len(RETRY_BACKOFF_S) - 1)]
-        raise self.retry(exc=exc, countdown=countdown, argsrepr=f"({message_id},)",
-                         kwargsrepr=f"{{'secret': {REDACTED}, 'audit_member_id': {audit_member_id}}}") from exc
+        raise _RetryLater(exc) from exc
     log.info("outbox message sent", extra={"outbox_id": message_id})
     return "sent"
+
+
+@functools.lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    # One client (and pool) per process and URL; made lazily, so after prefork's fork.
+    return redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+
+
+def _code_store() -> CodeStore:
+    return CodeStore(_redis(get_settings().sessions_redis_url))
+
+
+@shared_task(name="workers.notification_tasks.issue_temp_key", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def issue_temp_key(self, document_type: str, document_number: str, channel: str) -> str:  # noqa: ANN001
+    """"Olvidé mi clave": a new temporary key for the member with that document, drawn,
+    hashed, stored and sent here; for a document that is no member's, the same hash of a
+    key nobody gets, and nothing is written or sent."""
+    settings = get_settings()
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        subject = credentials.find_subject(session, document_type, document_number)
+        if subject.member_id is None:
+            hash_secret(credentials.generate_temp_key())  # the member's path costs this hash too
+            return "stranger"
+        issued = credentials.issue_temp_key(session, subject.member_id, channel, now=now,
+                                            ttl_s=settings.temp_key_ttl_s)
+        name, _email, _number = credentials.member_contact(session, subject.member_id)
+        message_id = notices.temp_key(session, member_id=subject.member_id, name=name, channel=channel,
+                                      recipient=issued.recipient, expires_at=issued.expires_at,
+                                      ttl_s=settings.temp_key_ttl_s)
+    # No retry of this delivery alone: the key lives only in this call, so its message
+    # fails for good and a retry of the task draws a new key and writes a new message.
+    try:
+        return _send(message_id, issued.key, subject.member_id, final=self.request.retries >= MAX_RETRIES)
+    except _RetryLater as exc:
+        _record_failure(message_id, exc.cause, final=True)
+        raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
+
+
+@shared_task(name="workers.notification_tasks.send_device_code", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def send_device_code(self, document_type: str, document_number: str, channel: str,  # noqa: ANN001
+                     code_ref: str) -> str:
+    """The code a new device asks for before showing a member's image and phrase. For
+    any document a code is drawn and its hash stored, so a stranger's code record behaves
+    as a member's (wrong, then void); only a member's is written and sent."""
+    settings = get_settings()
+    with session_scope() as session:
+        subject = credentials.find_subject(session, document_type, document_number)
+        if subject.member_id is None:
+            # The stranger's record gets the hash of a code nobody receives: a try on it
+            # reads as a wrong try on a member's, then void, never "not sent yet".
+            _code_store().set_hash(code_ref, hash_secret(new_code()))
+            return "stranger"
+        name, email, _number = credentials.member_contact(session, subject.member_id)
+        recipient = subject.mobile if channel == "sms" else email
+        # Once per code request (a redelivered or retried task finds the same row).
+        message_id = notices.device_code(session, member_id=subject.member_id, name=name, channel=channel,
+                                         recipient=recipient or "", reference=code_ref, ttl_s=settings.otp_ttl_s)
+    try:
+        return _send(message_id, _code_drawer(code_ref), None, final=self.request.retries >= MAX_RETRIES)
+    except _RetryLater as exc:
+        raise self.retry(exc=exc.cause, countdown=_backoff(self.request.retries)) from exc
+
+
+def enqueue_device_code(document_type: str, document_number: str, channel: str, code_ref: str) -> None:
+    send_device_code.apply_async(args=[document_type, document_number, channel, code_ref])
+
+
+def enqueue_temp_key(document_type: str, document_number: str, channel: str) -> None:
+    """Call after the request's audit row has committed; nothing secret travels."""
+    issue_temp_key.apply_async(args=[document_type, document_number, channel])
 
 
 def _record_failure(message_id: int, exc: Exception, *, final: bool) -> None:
@@ -85,15 +207,10 @@ def _record_failure(message_id: int, exc: Exception, *, final: bool) -> None:
         outbox.mark_attempt_failed(session, message_id, f"{type(exc).__name__}: {exc}", final=final)
 
 
-def enqueue_send(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
-    """Call only after the transaction that wrote the message has committed. The secret
-    travels only in the message, redacted from logs and Flower."""
-    send_outbox_message.apply_async(
-        args=[message_id],
-        kwargs={"secret": secret, "audit_member_id": audit_member_id},
-        argsrepr=f"({message_id},)",
-        kwargsrepr=f"{{'secret': {REDACTED if secret else None}, 'audit_member_id': {audit_member_id}}}",
-    )
+def enqueue_send(message_id: int, *, code_ref: str | None = None, audit_member_id: int | None = None) -> None:
+    """Call only after the transaction that wrote the message has committed. `code_ref`
+    names a one-time code's record, never the code."""
+    send_outbox_message.apply_async(args=[message_id], kwargs={"code_ref": code_ref, "audit_member_id": audit_member_id})
 
 
 # --- beat's dispatcher: receipts (and lost messages) in batches ---------------------

@@ -1,6 +1,8 @@
 """celery beat's schedule. Exactly one beat runs (DESIGN §4 rule 7)."""
 from __future__ import annotations
 
+from celery.schedules import crontab
+
 from zona_privada.settings import Settings, load_pse_settings
 
 
@@ -36,5 +38,18 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "task": "workers.pse_tasks.refresh_pse_banks",
             "schedule": pse.banks_check_s,
             "options": {"expires": max(pse.banks_check_s / 2, 1.0)},
+        },
+        # Issue 9 item 7, every hour (crontab times are Bogotá's, the app's timezone): the
+        # first run after midnight bills and charges the new day; the others find it done
+        # (both jobs are idempotent per day) and cover a worker that was down at 00:05.
+        "generate-monthly-dues": {
+            "task": "workers.ledger_tasks.generate_monthly_dues",
+            "schedule": crontab(minute=5),
+            "options": {"expires": 3000.0},
+        },
+        "accrue-late-interest": {
+            "task": "workers.ledger_tasks.accrue_late_interest",
+            "schedule": crontab(minute=15),
+            "options": {"expires": 3000.0},
         },
     }

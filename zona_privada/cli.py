@@ -1,4 +1,4 @@
-"""The `zona` command: up, test, migrate, seed, pse-banks. `./zona` bootstraps the venv and calls it."""
+"""The `zona` command: up, test, migrate, seed, usury load, pse-banks. `./zona` bootstraps the venv and calls it."""
 from __future__ import annotations
 
 import argparse
@@ -82,6 +82,26 @@ def cmd_pse_banks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_usury_load(args: argparse.Namespace) -> int:
+    """Load a new certification of the usury rate (same layout as db/data/usury_rates.csv).
+    The whole file is checked first; a bad one changes nothing."""
+    from pathlib import Path
+
+    from db.engine import session_scope
+    from db.usury import UsuryFileError, load_certifications, read_certifications
+
+    try:
+        certifications = read_certifications(Path(args.file))
+    except UsuryFileError as exc:
+        print(f"zona: archivo de tasas de usura rechazado, no se cargó nada: {exc}", file=sys.stderr)
+        return 1
+    with session_scope() as session:
+        written = load_certifications(session, certifications)
+    skipped = len(certifications) - written
+    print(f"tasas de usura cargadas: {written} meses" + (f" ({skipped} sin tasa confirmada, omitidos)" if skipped else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zona", description="Zona Privada de Asociados")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     banks.add_argument("--refresh", action="store_true", help="fetch the list from PSE now")
     banks.add_argument("--quiet", action="store_true", help="print nothing on success")
     banks.set_defaults(func=cmd_pse_banks)
+    usury = sub.add_parser("usury", help="certified usury rates (Superintendencia Financiera)")
+    usury_sub = usury.add_subparsers(dest="usury_command", required=True)
+    usury_load = usury_sub.add_parser("load", help="load a certification file (period,usura_ea_percent,source)")
+    usury_load.add_argument("file")
+    usury_load.set_defaults(func=cmd_usury_load)
     return parser
 
 

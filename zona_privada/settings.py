@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -20,26 +19,6 @@ from typing import Mapping
 class ConfigError(Exception):
     """Bad configuration: the message is a one-line explanation for a person."""
 
-
-@dataclass(frozen=True, slots=True)
-class UsuryEntry:
-    """The usury rate certified by the Superintendencia Financiera for a period (E.A.)."""
-
-    valid_from: date
-    valid_to: date
-    ea: Decimal
-
-
-# Consumer-credit usury rates (E.A.) in force, by certification period. Late interest
-# may never exceed them (Art. 884 Código de Comercio). Override with ZONA_USURY_TABLE
-# (JSON list of [from, to, ea]) when a new certification is published.
-DEFAULT_USURY_TABLE: tuple[tuple[str, str, str], ...] = (
-    ("2025-01-01", "2025-06-30", "0.2771"),
-    ("2025-07-01", "2025-12-31", "0.2643"),
-    ("2026-01-01", "2026-06-30", "0.2598"),
-    ("2026-07-01", "2026-12-31", "0.2541"),
-    ("2027-01-01", "2027-12-31", "0.2541"),
-)
 
 REDIS_DB_BROKER = 0
 REDIS_DB_SESSIONS = 1
@@ -75,7 +54,10 @@ class Settings:
     # 3.8 ms of worker CPU per payment, a quarter of it (bench/bench_payment_cpu.py
     # --celery); Flower still shows workers, their stats and active tasks, and the queues.
     celery_task_events: bool
-    usury_table: tuple[UsuryEntry, ...]
+    # The cooperative's late-interest (mora) rate, E.A. Each day is charged at the lowest
+    # of this, the loan's agreed late rate and that day's certified usury cap (the
+    # certified caps are data in the usury_rates table, never settings: DESIGN §3).
+    late_interest_ea: Decimal
     fault: str | None
     redis_db_base: int
     # --- members' sessions and login (issue 3) ---
@@ -90,6 +72,15 @@ class Settings:
     temp_key_document_limit: int
     temp_key_ip_limit: int
     temp_key_window_s: int
+    # Steps 1 and 2 of the login (document, image and phrase): per IP and per document,
+    # so nobody walks through document numbers to learn who is a member.
+    login_step_ip_limit: int
+    login_step_document_limit: int
+    login_step_window_s: int
+    # Proxies in front of the web that set X-Forwarded-For (werkzeug ProxyFix); 0 trusts none.
+    trusted_proxies: int
+    # How long a device the member logged in from stays known (the signed device cookie).
+    known_device_max_age_s: int
     password_min_length: int
     password_max_length: int
     data_consent_version: str
@@ -98,6 +89,7 @@ class Settings:
     payment_max_per_day_cop: Decimal
     payment_otp_threshold_cop: Decimal
     otp_ttl_s: int
+    otp_daily_cap: int  # one-time codes sent to one member per Bogotá day
     intent_step_deadline_s: int
     reconciler_period_s: float
     payment_promise_s: int
@@ -194,15 +186,11 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
-def _usury_table(env: Mapping[str, str]) -> tuple[UsuryEntry, ...]:
-    raw = env.get("ZONA_USURY_TABLE")
-    rows = json.loads(raw) if raw else DEFAULT_USURY_TABLE
-    try:
-        return tuple(
-            UsuryEntry(date.fromisoformat(a), date.fromisoformat(b), Decimal(str(c))) for a, b, c in rows
-        )
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"ZONA_USURY_TABLE is not a list of [from, to, ea]: {exc}") from None
+def _rate(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    value = _decimal(env, name, default)
+    if not Decimal(0) <= value < Decimal(10):
+        raise ConfigError(f"{name} is an effective annual rate as a fraction (0.22 is 22 %), got {value}")
+    return value
 
 
 def load_dev_secrets(state_dir: Path) -> dict[str, str]:
@@ -270,7 +258,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         broker_visibility_timeout_s=_int(env, "ZONA_BROKER_VISIBILITY_TIMEOUT_S", max(3600, 10 * hard_s)),
         worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
         celery_task_events=_flag(env, "ZONA_CELERY_TASK_EVENTS"),
-        usury_table=_usury_table(env),
+        late_interest_ea=_rate(env, "ZONA_LATE_INTEREST_EA", "0.22"),
         fault=env.get("ZONA_FAULT") or None,
         redis_db_base=_int(env, "ZONA_REDIS_DB_BASE", 0),
         session_idle_timeout_s=_int(env, "ZONA_SESSION_IDLE_TIMEOUT_S", 600),
@@ -284,6 +272,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         temp_key_document_limit=_int(env, "ZONA_TEMP_KEY_DOCUMENT_LIMIT", 3),
         temp_key_ip_limit=_int(env, "ZONA_TEMP_KEY_IP_LIMIT", 10),
         temp_key_window_s=_int(env, "ZONA_TEMP_KEY_WINDOW_S", 3600),
+        login_step_ip_limit=_int(env, "ZONA_LOGIN_STEP_IP_LIMIT", 60),
+        login_step_document_limit=_int(env, "ZONA_LOGIN_STEP_DOCUMENT_LIMIT", 20),
+        login_step_window_s=_int(env, "ZONA_LOGIN_STEP_WINDOW_S", 300),
+        trusted_proxies=_int(env, "ZONA_TRUSTED_PROXIES", 0),
+        known_device_max_age_s=_int(env, "ZONA_KNOWN_DEVICE_MAX_AGE_S", 365 * 24 * 3600),
         password_min_length=_int(env, "ZONA_PASSWORD_MIN_LENGTH", 4),
         password_max_length=_int(env, "ZONA_PASSWORD_MAX_LENGTH", 8),
         data_consent_version=env.get("ZONA_DATA_CONSENT_VERSION", "2024-01"),
@@ -291,6 +284,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         payment_max_per_day_cop=_decimal(env, "ZONA_PAYMENT_MAX_PER_DAY_COP", "50000000"),
         payment_otp_threshold_cop=_decimal(env, "ZONA_PAYMENT_OTP_THRESHOLD_COP", "2000000"),
         otp_ttl_s=_int(env, "ZONA_OTP_TTL_S", 300),
+        otp_daily_cap=_int(env, "ZONA_OTP_DAILY_CAP", 10),
         intent_step_deadline_s=_int(env, "ZONA_INTENT_STEP_DEADLINE_S", 30),
         reconciler_period_s=float(env.get("ZONA_RECONCILER_PERIOD_S", "15")),
         payment_promise_s=_int(env, "ZONA_PAYMENT_PROMISE_S", 30 * 60),

@@ -14,6 +14,7 @@ from .payments import (
     ReceiptCounter,
 )
 from .pse import PseBank
+from .rates import LateInterestAccrual, UsuryRateRow
 from .products import (
     Card,
     Cdat,
@@ -33,5 +34,5 @@ __all__ = [
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseTransaction", "ReceiptCounter",
-    "SavingsAccount", "SavingsProduct", "SavingsStatus",
+    "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

@@ -170,11 +170,17 @@ class Installment(InstallmentFigures, Base):
     paid_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     paid_fees: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
     paid_late_interest: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
+    # The month a dues installment (aportes, ahorro permanente) bills, its first day; the
+    # unique key below makes the monthly dues job idempotent per period. NULL for loans,
+    # whose installments follow their schedule instead.
+    period: Mapped[date | None] = mapped_column(Date)
 
     obligation: Mapped[Obligation] = relationship(back_populates="installments")
 
     __table_args__ = (
         UniqueConstraint("obligation_id", "number", name="uq_installments_obligation_number"),
+        UniqueConstraint("obligation_id", "period", name="uq_installments_obligation_period"),
+        CheckConstraint("extract(day from period) = 1", name="period_is_month"),
         Index("ix_installments_obligation_due", "obligation_id", "due_date"),
         # Nothing is ever paid beyond what was billed, component by component.
         CheckConstraint(
@@ -205,12 +211,18 @@ class SavingsAccount(Base):
     status: Mapped[SavingsStatus] = mapped_column(pg_enum(SavingsStatus, "savings_status"), default=SavingsStatus.ACTIVE, server_default=text("'active'")
     )
     minimum_balance: Mapped[Money] = mapped_column(default=Decimal("0"), server_default=text("0"))
-    # Art. 879 num. 25 Estatuto Tributario: one savings account per person may be exempt from GMF.
+    # Estatuto Tributario art. 879 num. 1: the member marks ONE savings account whose debits
+    # are GMF-exempt up to 350 UVT a month (domain/gmf.py); the partial unique index below
+    # keeps it to one per member (migration 0008).
     gmf_exempt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     ledger_account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), unique=True)
     opened_on: Mapped[date] = mapped_column(Date)
 
-    __table_args__ = (CheckConstraint("minimum_balance >= 0", name="minimum_nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("minimum_balance >= 0", name="minimum_nonnegative"),
+        Index("uq_savings_accounts_one_gmf_exempt_per_member", "member_id", unique=True,
+              postgresql_where=text("gmf_exempt")),
+    )
 
 
 class Cdat(Base):

@@ -7,7 +7,7 @@ concurrent identical creates one inserts and the others re-read the winner.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -29,7 +29,7 @@ from domain.requirements import Requirement, all_met
 from zona_privada.settings import Settings, get_settings
 
 from ..models import Allocation, IntentKind, PaymentIntent
-from .gmf import debit_gmf
+from .gmf import request_gmf
 from .errors import MSG_NOT_YOURS_INTENT, IdempotencyConflict, NotOwnedError, RequirementsNotMet
 from .planning import obligation_label, obligation_plan, overdue_total, split_amount
 from .requirements import ADVISORY_IN_PROGRESS, evaluate_rows
@@ -79,9 +79,10 @@ def requirements_table(
     today = today or bogota_date(utcnow())
     obligations = load_obligations(session, member_id, request.obligation_ids)
     accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    taxes = request_gmf(session, request, accounts, today=today)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
-        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
+        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None, gmf_taxes=taxes,
     )
     return rows
 
@@ -131,9 +132,10 @@ def create_intent(
     today = today or bogota_date(now)
     obligations = load_obligations(session, member_id, request.obligation_ids)
     accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    taxes = request_gmf(session, request, accounts, today=today)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
-        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None,
+        in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None, gmf_taxes=taxes,
     )
     if not all_met(rows):
         # A concurrent identical create may have committed while we checked (its intent
@@ -144,7 +146,8 @@ def create_intent(
         raise RequirementsNotMet(rows)
 
     intent_id = session.execute(_INSERT_INTENT_SQL, _insert_params(
-        member_id, key, body_hash, request, accounts, deadline=now + timedelta(seconds=settings.intent_step_deadline_s),
+        member_id, key, body_hash, request, accounts, taxes,
+        deadline=now + timedelta(seconds=settings.intent_step_deadline_s),
     )).scalar_one_or_none()
     if intent_id is None:
         # A concurrent create with the same key committed first: re-read the winner.
@@ -185,7 +188,7 @@ _INSERT_INTENT_SQL = text("""
 
 def _insert_params(
     member_id: int, key: str, body_hash: str, request: PaymentRequest, accounts: Mapping[int, SavingsRow],
-    *, deadline: datetime,
+    taxes: Sequence[Decimal], *, deadline: datetime,
 ) -> dict[str, object]:
     sources = []
     for source in request.funding:
@@ -200,7 +203,7 @@ def _insert_params(
         "line_modes": [line.prepayment_mode.value if line.prepayment_mode else None for line in request.lines],
         "attempt_accounts": [account.id for account, _ in sources],
         "attempt_amounts": [amount for _, amount in sources],
-        "attempt_gmf": [debit_gmf(account, amount) for account, amount in sources],
+        "attempt_gmf": list(taxes),  # request_gmf: one per source, in order (all savings for now)
     }
 
 
@@ -264,10 +267,9 @@ def preview_allocation(
         })
     funding_out = []
     total_gmf = ZERO
-    for source in request.funding:
+    for source, tax in zip(request.funding, request_gmf(session, request, accounts, today=today), strict=True):
         assert source.savings_account_id is not None
         account = accounts[source.savings_account_id]
-        tax = debit_gmf(account, source.amount)
         total_gmf += tax
         funding_out.append({"savings_account_id": account.id, "label": account.label,
                             "amount": str(source.amount), "gmf": str(tax), "debit": str(source.amount + tax)})

@@ -6,11 +6,11 @@ when nothing changed in between.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from domain.allocation import Allocation, InstallmentDue, allocate
+from domain.allocation import Allocation, InstallmentDue, allocate, owed_on
 
 from .snapshots import InstallmentRow, ObligationRow
 
@@ -20,19 +20,24 @@ ZERO = Decimal("0.00")
 @dataclass(frozen=True, slots=True)
 class ObligationPlan:
     obligation: ObligationRow
-    # Installments an amount settles first (oldest first): for loans, everything already
-    # due plus the next one; for dues-type obligations, every billed unpaid installment.
+    # Installments an amount settles first (oldest first): for loans, those already due
+    # plus the one whose period is under way; for dues-type obligations, every billed
+    # unpaid installment.
     due_installments: tuple[InstallmentRow, ...]
-    # Loans only: the installments after the next one, whose principal a prepayment reduces.
+    # Loans only: installments whose period has not begun. Nothing of them is owed yet
+    # (Ley 1555 de 2012): money towards them prepays principal, and they are rescheduled.
     later_installments: tuple[InstallmentRow, ...]
+    # What is owed today of each due installment, in the same order: a period under way
+    # owes only the interest accrued so far (`domain.allocation.owed_on`).
+    owed: tuple[InstallmentDue, ...] = ()
 
     @property
     def dues(self) -> list[InstallmentDue]:
-        return [i.as_due() for i in self.due_installments]
+        return list(self.owed)
 
     @property
     def owed_now(self) -> Decimal:
-        return sum((i.outstanding for i in self.due_installments), ZERO)
+        return sum((due.total for due in self.owed), ZERO)
 
     @property
     def max_prepayment(self) -> Decimal:
@@ -54,10 +59,30 @@ def obligation_label(obligation: ObligationRow) -> str:
 def obligation_plan(obligation: ObligationRow, today: date) -> ObligationPlan:
     unpaid = obligation.unpaid  # already oldest first
     if obligation.loan is None:
-        return ObligationPlan(obligation, tuple(unpaid), ())
-    due_now = [i for i in unpaid if i.due_date <= today]
-    upcoming = [i for i in unpaid if i.due_date > today]
-    return ObligationPlan(obligation, tuple(due_now + upcoming[:1]), tuple(upcoming[1:]))
+        return ObligationPlan(obligation, tuple(unpaid), (), tuple(i.as_due() for i in unpaid))
+    due: list[InstallmentRow] = []
+    owed: list[InstallmentDue] = []
+    later: list[InstallmentRow] = []
+    for installment in unpaid:
+        now = _owed_today(installment, today) if not later else None
+        if now is None:
+            later.append(installment)
+        else:
+            due.append(installment)
+            owed.append(now)
+    return ObligationPlan(obligation, tuple(due), tuple(later), tuple(owed))
+
+
+def _owed_today(installment: InstallmentRow, today: date) -> InstallmentDue | None:
+    """None when the installment's period has not begun and nothing of it was paid (one
+    partly paid before this rule keeps its billed figures and stays due)."""
+    start = installment.period_start
+    if start is None or start >= installment.due_date:
+        return installment.as_due()  # no known period: billed as scheduled
+    now = owed_on(installment.as_due(), start, installment.interest, today)
+    if now is None and installment.paid > 0:
+        return replace(installment.as_due(), interest=ZERO)
+    return now
 
 
 def split_amount(plan: ObligationPlan, amount: Decimal) -> Allocation:

@@ -42,7 +42,8 @@ from zona_privada.settings import Settings, get_settings
 from .. import chart, outbox
 from ..ledger import Posting, credit, debit, post_entry
 from ..models import IntentKind
-from .gmf import debit_gmf
+from .early_payment import rebill_current_period
+from .gmf import request_gmf
 from .planning import ObligationPlan, split_amount
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
 from .snapshots import AttemptRow, IntentRow, ObligationRow, SavingsRow, load_accounts, load_obligations, lock_intent
@@ -200,9 +201,12 @@ def _request_of(intent: IntentRow) -> PaymentRequest:
         funding=tuple(
             FundingRequest(amount=a.amount, savings_account_id=a.savings_account_id, pse=a.kind is AttemptKind.PSE)
             for a in intent.attempts
-            if a.state not in (AttemptState.DECLINED, AttemptState.FAILED, AttemptState.VOIDED)
+            if a.state not in _DEAD_ATTEMPTS
         ),
     )
+
+
+_DEAD_ATTEMPTS = (AttemptState.DECLINED, AttemptState.FAILED, AttemptState.VOIDED)
 
 
 @dataclass
@@ -212,6 +216,9 @@ class _Locked:
     obligations: dict[int, ObligationRow]
     plans: dict[int, ObligationPlan]
     failure_reason: str | None
+    # GMF of each live funding attempt, by attempt id, as decided under the account locks
+    # (db/payments/gmf.py: exemption allowance of the month, transfers between own accounts).
+    gmf: dict[int, Decimal] = field(default_factory=dict)
 
 
 def _lock_and_check(session: Session, intent: IntentRow, *, today: date, settings: Settings) -> _Locked:
@@ -220,12 +227,16 @@ def _lock_and_check(session: Session, intent: IntentRow, *, today: date, setting
     accounts = load_accounts(session, intent.member_id, request.source_account_ids + request.target_account_ids,
                              lock=True, exclude_intent_id=intent.id)
     obligations = load_obligations(session, intent.member_id, request.obligation_ids, lock=True)
+    taxes = request_gmf(session, request, accounts, today=today, exclude_intent_id=intent.id)
     rows, plans = evaluate_rows(
         session, intent.member_id, request, obligations, accounts,
         today=today, settings=settings, in_progress_states=LOCKED_IN_PROGRESS, exclude_intent_id=intent.id,
+        gmf_taxes=taxes,
     )
     failed = first_failure(rows)
-    return _Locked(request, accounts, obligations, plans, failed.reason if failed else None)
+    live = [a for a in intent.attempts if a.state not in _DEAD_ATTEMPTS]  # as _request_of builds the funding
+    return _Locked(request, accounts, obligations, plans, failed.reason if failed else None,
+                   {a.id: tax for a, tax in zip(live, taxes, strict=True)})
 
 
 # ---------------------------------------------------------------- the steps
@@ -278,7 +289,7 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
         # decided at hold time, stored on the attempt, never recomputed from the account's
         # flags as they are now (an exemption flipped in between would debit more than the
         # hold reserved, below the minimum balance).
-        tax = attempt.gmf_amount if attempt.state is AttemptState.HELD else debit_gmf(account, attempt.amount)
+        tax = attempt.gmf_amount if attempt.state is AttemptState.HELD else locked.gmf[attempt.id]
         total_gmf += tax
         amounts[account.ledger_account_id][0] += attempt.amount + tax
         posted.append((attempt, AttemptState.POSTED, tax))  # from pending, or held (settle)
@@ -297,7 +308,7 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             amounts[obligation.ledger_account_id][1] += row.principal
             amounts[ids["interest_income"]][1] += row.interest
             amounts[ids["insurance_payable"]][1] += row.fees
-            amounts[ids["late_interest_income"]][1] += row.late_interest
+            amounts[ids["late_interest_receivable"]][1] += row.late_interest  # accrued daily (db/accruals.py)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": row.installment_id,
                 "late_interest": row.late_interest, "fees": row.fees, "interest": row.interest,
@@ -313,10 +324,12 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             })
             later_left = _reschedule(session, obligation, plan, split.prepayment,
                                      line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
+        # Ley 1555: principal returned before the due date stops accruing interest.
+        forgiven = rebill_current_period(session, plan, split, bogota_date(now))
         paid_by_row = {row.installment_id: row.total for row in split.rows}
-        if obligation.loan is not None and not later_left and all(
-            i.outstanding - paid_by_row.get(i.id, ZERO) <= 0 for i in plan.due_installments
-        ):
+        if obligation.loan is not None and not later_left and sum(
+            (i.outstanding - paid_by_row.get(i.id, ZERO) for i in plan.due_installments), ZERO
+        ) - forgiven <= 0:
             session.execute(_PAID_OFF_SQL, {"id": obligation.id})  # dues keep being billed; loans end
     _set_attempts(session, posted, now)
     post_entry(
@@ -415,7 +428,7 @@ def place_holds(
         if attempt.kind is not AttemptKind.SAVINGS:
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
-        tax = debit_gmf(account, attempt.amount)
+        tax = locked.gmf[attempt.id]
         held.append((attempt, AttemptState.HELD, tax))
         holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
                       "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})

@@ -20,6 +20,7 @@ from domain.requirements import AccountFacts, LimitFacts, LineFacts, Requirement
 from zona_privada.settings import Settings
 
 from ..models import ObligationStatus
+from .gmf import gmf_by_account, request_gmf
 from .planning import ObligationPlan, obligation_plan
 from .snapshots import ObligationRow, SavingsRow
 
@@ -63,7 +64,8 @@ def other_payments(
     return set(in_progress), Decimal(spent)
 
 
-def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow]) -> list[AccountFacts]:
+def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow],
+                   taxes: Mapping[int, Decimal]) -> list[AccountFacts]:
     debits = {f.savings_account_id: f.amount for f in request.funding if f.savings_account_id is not None}
     return [
         AccountFacts(
@@ -75,6 +77,7 @@ def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow]) 
             minimum_balance=accounts[i].minimum_balance,
             gmf_exempt=accounts[i].gmf_exempt,
             debit=debits.get(i, ZERO),
+            gmf_due=taxes.get(i, ZERO),
         )
         for i in sorted(accounts)
     ]
@@ -118,9 +121,13 @@ def evaluate_rows(
     settings: Settings,
     in_progress_states: Sequence[IntentState],
     exclude_intent_id: int | None,
+    gmf_taxes: Sequence[Decimal] | None = None,
 ) -> tuple[tuple[Requirement, ...], dict[int, ObligationPlan]]:
     """The table and each obligation's plan. `accounts` must have been loaded with the
-    same `exclude_intent_id` (their holds are part of the facts)."""
+    same `exclude_intent_id` (their holds are part of the facts). `gmf_taxes`, per funding
+    source, when the caller already asked `request_gmf` (it posts the same figures)."""
+    if gmf_taxes is None:
+        gmf_taxes = request_gmf(session, request, accounts, today=today, exclude_intent_id=exclude_intent_id)
     plans = {oid: obligation_plan(ob, today) for oid, ob in obligations.items()}
     in_progress, spent = other_payments(session, member_id, sorted(obligations), in_progress_states, today=today,
                                         exclude_intent_id=exclude_intent_id)
@@ -131,7 +138,7 @@ def evaluate_rows(
         spent_today=spent,
     )
     rows = evaluate(
-        _account_facts(request, accounts),
+        _account_facts(request, accounts, gmf_by_account(request, gmf_taxes)),
         _line_facts(request, plans, accounts, in_progress),
         limits,
     )

@@ -43,6 +43,9 @@ class InstallmentRow(InstallmentFigures):
     paid_interest: Decimal
     paid_fees: Decimal
     paid_late_interest: Decimal
+    # Loans: when the installment's interest period began (the previous installment's due
+    # date, or the disbursement for the first); interest accrues only from then (Ley 1555).
+    period_start: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,11 @@ _OBLIGATIONS_SQL = text(_OBLIGATIONS)
 _OBLIGATIONS_LOCK_SQL = text(_OBLIGATIONS + " FOR UPDATE OF o")
 _UNPAID_SQL = text("""
     SELECT obligation_id, id, number, due_date, principal, interest, fees, late_interest,
-           paid_principal, paid_interest, paid_fees, paid_late_interest
-    FROM installments
+           paid_principal, paid_interest, paid_fees, paid_late_interest,
+           coalesce((SELECT max(p.due_date) FROM installments p
+                      WHERE p.obligation_id = i.obligation_id AND p.due_date < i.due_date),
+                    (SELECT l.disbursement_date FROM loans l WHERE l.obligation_id = i.obligation_id)) AS period_start
+    FROM installments i
     WHERE obligation_id = ANY(:ids)
       AND paid_principal + paid_interest + paid_fees + paid_late_interest < principal + interest + fees + late_interest
     ORDER BY obligation_id, due_date, number""")

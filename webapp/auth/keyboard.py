@@ -1,6 +1,6 @@
 """The on-screen keyboard's token codec.
 
-Every page load gets a fresh random seed (kept in the server-side session under a random
+Every page load gets a fresh random seed (kept in Redis beside the session under a random
 form id) and a shuffled layout. Each key carries `slots` tokens derived from the seed,
 HMAC(seed, char|slot): the browser posts one unused token per character typed, never the
 character, and the server redeems the seed once (single use) to decode them.
@@ -16,7 +16,8 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Iterable, MutableMapping
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,6 @@ CHARACTERS = DIGITS + LOWER + UPPER
 TOKEN_BYTES = 12  # 96 bits: 48 symbols per token
 FORM_ID_BYTES = 8
 SEED_BYTES = 32
-SESSION_KEY = "kb"
 KEEP_KEYBOARDS = 3  # a few tabs or a reload still work; older layouts are forgotten
 _SYMBOL_INDEX = {s: i for i, s in enumerate(SYMBOLS)}
 
@@ -114,25 +114,64 @@ def decode(seed: bytes, slots: int, fields: Iterable[Iterable[str]], *, max_char
     return texts
 
 
-# ---------------------------------------------------------------- session storage
+# ---------------------------------------------------------------- seed storage
+
+# Seeds live in Redis beside the session, not in it: a seed is used once, and with the
+# session read and written back by every request, a request that started before the
+# redeem (another tab, the status poll) could write the used seed back. Here the redeem
+# is one atomic step (a Lua script: read and delete), so a seed is used once whatever runs
+# in parallel, and the last KEEP_KEYBOARDS loads are kept (a zset orders them).
+_REMEMBER = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if extra > 0 then
+  local popped = redis.call('ZPOPMIN', KEYS[2], extra)
+  for i = 1, #popped, 2 do redis.call('HDEL', KEYS[1], popped[i]) end
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
+return 1
+"""
+_REDEEM = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return value
+"""
 
 
-def remember(session: MutableMapping[str, Any], keyboard: Keyboard) -> None:
-    stored = dict(session.get(SESSION_KEY) or {})
-    stored[keyboard.form_id] = [keyboard.seed.hex(), keyboard.slots]
-    while len(stored) > KEEP_KEYBOARDS:
-        stored.pop(next(iter(stored)))
-    session[SESSION_KEY] = stored
+class SeedStore:
+    """The keyboard seeds of one session (`scope` is its id), in Redis with an expiry."""
+
+    def __init__(self, client: Any, scope: str, ttl_s: int) -> None:
+        self.client = client
+        self.seeds_key = f"zp:kb:{scope}"
+        self.order_key = f"zp:kbo:{scope}"
+        self.ttl_s = max(1, ttl_s)
+
+    def remember(self, keyboard: Keyboard) -> None:
+        self.client.eval(_REMEMBER, 2, self.seeds_key, self.order_key, keyboard.form_id,
+                         f"{keyboard.seed.hex()}:{keyboard.slots}", time.time(), KEEP_KEYBOARDS, self.ttl_s)
+
+    def redeem(self, form_id: object) -> tuple[bytes, int] | None:
+        """The seed of that page load, deleted as it is read: a form is good once."""
+        if not isinstance(form_id, str) or not form_id or len(form_id) > 4 * FORM_ID_BYTES:
+            return None
+        value = self.client.eval(_REDEEM, 2, self.seeds_key, self.order_key, form_id)
+        if value is None:
+            return None
+        seed_hex, slots = (value.decode() if isinstance(value, bytes) else value).split(":")
+        return bytes.fromhex(seed_hex), int(slots)
 
 
-def redeem(session: MutableMapping[str, Any], form_id: str) -> tuple[bytes, int] | None:
-    """The seed of that page load, removed from the session: a form is good once."""
-    stored = dict(session.get(SESSION_KEY) or {})
-    entry = stored.pop(form_id, None) if isinstance(form_id, str) else None
-    session[SESSION_KEY] = stored
-    if entry is None:
-        return None
-    return bytes.fromhex(entry[0]), int(entry[1])
+def remember(store: SeedStore, keyboard: Keyboard) -> None:
+    store.remember(keyboard)
+
+
+def redeem(store: SeedStore, form_id: object) -> tuple[bytes, int] | None:
+    return store.redeem(form_id)
 
 
 # ---------------------------------------------------------------- CSRF in symbols

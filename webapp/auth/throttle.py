@@ -31,5 +31,9 @@ class Throttle:
     def expire(self, key: str, seconds: int) -> None:
         self.client.expire(_PREFIX + key, max(1, seconds))
 
+    def seconds_left(self, key: str) -> int:
+        """Seconds until that counter's window ends (at least 1), for Retry-After."""
+        return max(1, int(self.client.ttl(_PREFIX + key)))
+
     def reset(self, key: str) -> None:
         self.client.delete(_PREFIX + key)

@@ -4,30 +4,39 @@ after a temporary key: the data-processing notice, the forced change, image and 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 from flask import current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
 
-from db import audit, credentials
+from db import audit, contact_shapes, credentials, notices
 from db.audit import Requester
 from db.credentials import LoginResult
 from db.engine import session_scope
-from domain.decoys import decoy_for
+from domain.bogota_calendar import BOGOTA
+from domain.decoys import ContactShapes, decoy_for
+from domain.hashing import verify_secret
+from integrations.one_time_codes import CODE_DIGITS, CapReached, CodeStore, Verdict, verify
 from domain.masking import mask_email, mask_mobile
 from domain.password_policy import MSG_FORBIDDEN, PasswordPolicy
 from webapp.errors import raise_error
 from webapp.security import csrf
 from webapp.sessions import MEMBER_ID, seconds_left
 
-from . import bp, forms, keyboard, notices
+from . import bp, devices, forms, keyboard
 from .guard import PENDING, finish_stage, logged_member_id, next_stage_url, stage_required
-from .images import IMAGE_NAMES, SECURITY_IMAGES
+from .images import IMAGE_NAMES as IMAGES_FOR_DECOYS, SECURITY_IMAGES
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 LOGIN_DOC = "login_doc"
+DEVICE_OK = "device_ok"  # the document whose device code was right, in this login session
+DEVICE_MAX_WRONG = 3
+DEVICE_MAX_SENDS = 3  # codes per login session; the day's cap per document is ZONA_OTP_DAILY_CAP
+STEP2_COUNTED = "step2_counted"
+SHAPES_KEPT_S = 600
 PREVIOUS_LOGIN = "prev_login"
 MSG_BAD_LOGIN = "Los datos de ingreso no son correctos. Verifica tu documento y tu clave e intenta de nuevo."
 MSG_KEYBOARD_USED = ("El teclado de esta página ya fue usado o expiró. Vuelve a escribir tu clave con el "
@@ -36,6 +45,8 @@ MSG_KEYBOARD_BAD = "No pudimos leer la clave ingresada. Escríbela de nuevo con 
 MSG_EMPTY_KEY = "Ingresa tu clave con el teclado virtual."
 MSG_IP_LIMIT = ("Hicimos una pausa por seguridad: hubo demasiados intentos de ingreso desde tu conexión. "
                 "Espera unos minutos e intenta de nuevo.")
+MSG_STEP_LIMIT = ("Hicimos una pausa por seguridad: hubo demasiadas consultas de ingreso desde tu conexión o "
+                  "para este documento. Espera unos minutos e intenta de nuevo.")
 MSG_TEMP_LIMIT = ("Ya se solicitaron varias claves temporales. Por seguridad, espera un tiempo antes de pedir "
                   "otra o usa la última que recibiste.")
 # A member's failure count lasts until a success or a lock; a stranger's, about as long.
@@ -62,6 +73,25 @@ def _make_throttle(state: BlueprintSetupState) -> None:
 
 def _throttle() -> Throttle:
     return current_app.extensions["zona_throttle"]
+
+
+def _check_step_limits(doc_type: str, doc_number: str) -> None:
+    """Steps 1 and 2 (and the temporary-key page, which shows the same masks) per IP and
+    per document: walking through document numbers to see whose page comes back is what
+    a membership oracle needs. An IP already stopped for wrong keys is stopped here too."""
+    settings = _settings()
+    throttle = _throttle()
+    ip = request.remote_addr
+    checks = (
+        (f"login-ip:{ip}", None),
+        (f"step-ip:{ip}", settings.login_step_ip_limit),
+        (f"step-doc:{doc_type}:{doc_number}", settings.login_step_document_limit),
+    )
+    for key, limit in checks:
+        over = (throttle.count(key) > settings.login_ip_limit if limit is None
+                else not throttle.hit(key, limit, settings.login_step_window_s))
+        if over:
+            raise_error(429, MSG_STEP_LIMIT, retry_after_s=throttle.seconds_left(key))
 
 
 def _requester() -> Requester:
@@ -94,31 +124,53 @@ def _lock_message() -> str:
             f"Intenta de nuevo en {minutes} minutos o comunícate con la cooperativa.")
 
 
-def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubject, dict[str, str]]:
-    """The image, phrase and contact masks step 2 shows: the member's own when chosen,
-    otherwise the HMAC decoy (a stranger and a first-time member look alike)."""
+def _shapes() -> ContactShapes:
+    """Members' mask shapes for the decoys, read at most every SHAPES_KEPT_S per process."""
+    cached = current_app.extensions.get("zona_contact_shapes")
+    now = time.monotonic()
+    if cached is None or now - cached[0] > SHAPES_KEPT_S:
+        with session_scope() as db:
+            cached = (now, contact_shapes.load(db))
+        current_app.extensions["zona_contact_shapes"] = cached
+    return cached[1]
+
+
+def _presentation(doc_type: str, doc_number: str) -> tuple[credentials.LoginSubject, dict[str, str | None]]:
+    """What the login shows for a document. The image and phrase: a member's own only on
+    a device the member used before (or after this session's device code); a new device,
+    and any stranger, get none, and the step asks for a code first. On a known device a
+    member who has not chosen them yet gets the HMAC decoy. The contact masks (to choose
+    where a code goes): the member's, or a decoy drawn from members' own mask shapes."""
     with session_scope() as db:
         subject = credentials.find_subject(db, doc_type, doc_number)
-    decoy = decoy_for(_settings().decoy_secret, doc_type, doc_number, IMAGE_NAMES)
-    image, phrase = decoy.image, decoy.phrase
-    if subject.member_id is not None and subject.security_image in SECURITY_IMAGES and subject.security_phrase:
-        image, phrase = subject.security_image, subject.security_phrase
+    decoy = decoy_for(_settings().decoy_secret, doc_type, doc_number, IMAGES_FOR_DECOYS, _shapes())
     masks = {"sms": decoy.masked_mobile, "email": decoy.masked_email}
     if subject.member_id is not None:
         masks = {"sms": mask_mobile(subject.mobile or ""), "email": mask_email(subject.email or "")}
-    return subject, {"image": image, "image_label": SECURITY_IMAGES[image], "phrase": phrase, **masks}
+    verified = subject.member_id is not None and (
+        devices.knows(request, subject.member_id) or session.get(DEVICE_OK) == [doc_type, doc_number])
+    image, phrase = (decoy.image, decoy.phrase) if verified else (None, None)
+    if verified and subject.security_image in SECURITY_IMAGES and subject.security_phrase:
+        image, phrase = subject.security_image, subject.security_phrase
+    return subject, {"image": image, "image_label": SECURITY_IMAGES[image] if image else None, "phrase": phrase,
+                     **masks}
+
+
+def _seeds() -> keyboard.SeedStore:
+    return keyboard.SeedStore(current_app.session_interface.client, session.stable_id(),
+                              _settings().session_idle_timeout_s)
 
 
 def _keyboard_context(slots: int) -> dict[str, object]:
     kb = keyboard.new_keyboard(slots)
-    keyboard.remember(session, kb)
+    keyboard.remember(_seeds(), kb)
     return {"kb": kb, "kb_csrf": keyboard.csrf_in_symbols(), "upper": keyboard.UPPER}
 
 
 def _decode_keyboard_form(names: tuple[str, ...], max_chars: int) -> list[str]:
     """CSRF, single-use form id and tokens of a keyboard form; any failure is a 400."""
     keyboard.check_csrf_in_symbols(request.form.get("c"))
-    redeemed = keyboard.redeem(session, request.form.get("f", ""))
+    redeemed = keyboard.redeem(_seeds(), request.form.get("f", ""))
     if redeemed is None:
         raise_error(400, MSG_KEYBOARD_USED)
     seed, slots = redeemed
@@ -156,6 +208,7 @@ def login_document():  # noqa: ANN201
             "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type=shown_type,
             number=(raw_number or "")[:20], error=exc.message, notice=None,
         ), 422
+    _check_step_limits(doc_type, doc_number)
     # A new login starts from a clean session with a new id.
     session.clear()
     session.rotate()
@@ -166,10 +219,19 @@ def login_document():  # noqa: ANN201
 # ---------------------------------------------------------------- step 2
 
 
-def _render_key_page(doc: tuple[str, str], *, error: str | None = None, status: int = 200):  # noqa: ANN202
+def _device_owner(doc: tuple[str, str]) -> str:
+    # By document, not by member: a stranger's code record is made exactly as a member's.
+    return f"doc:{doc[0]}:{doc[1]}"
+
+
+def _render_key_page(doc: tuple[str, str], *, error: str | None = None, status: int = 200,
+                     device_error: str | None = None):  # noqa: ANN202
     _subject, shown = _presentation(*doc)
+    device_code = None if shown["image"] else _codes().pending(_device_owner(doc), session.stable_id())
     return render_template(
         "auth/login_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=error,
+        device_code=device_code, device_error=device_error, code_digits=CODE_DIGITS,
+        channels={"sms": "mensaje de texto (SMS)", "email": "correo electrónico"},
         max_chars=_login_slots(), **_keyboard_context(_login_slots()),
     ), status
 
@@ -179,6 +241,11 @@ def login_key():  # noqa: ANN201
     doc = _login_doc()
     if doc is None:
         return redirect(url_for("auth.login"))
+    # Counted once per login session and document: reloading the page shows nothing new,
+    # a new document needs step 1 again (a new session), which counts it.
+    if session.get(STEP2_COUNTED) != list(doc):
+        _check_step_limits(*doc)
+        session[STEP2_COUNTED] = list(doc)
     return _render_key_page(doc)
 
 
@@ -187,7 +254,7 @@ def login_key():  # noqa: ANN201
 def login_key_submit():  # noqa: ANN201
     settings = _settings()
     if not _throttle().hit(f"login-ip:{request.remote_addr}", settings.login_ip_limit, settings.login_ip_window_s):
-        raise_error(429, MSG_IP_LIMIT)
+        raise_error(429, MSG_IP_LIMIT, retry_after_s=_throttle().seconds_left(f"login-ip:{request.remote_addr}"))
     doc = _login_doc()
     if doc is None:
         keyboard.check_csrf_in_symbols(request.form.get("c"))
@@ -255,16 +322,87 @@ def login_key_submit():  # noqa: ANN201
     session[PREVIOUS_LOGIN] = [
         outcome.previous_login_at.isoformat() if outcome.previous_login_at else None, outcome.previous_login_ip,
     ]
-    return redirect(next_stage_url(), code=303)
+    response = redirect(next_stage_url(), code=303)
+    devices.remember(request, response, outcome.member_id)  # this device is known from now on
+    return response
 
 
-def _send_after_commit(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
+def _send_after_commit(message_id: int) -> None:
     from workers.notification_tasks import enqueue_send
 
     try:
-        enqueue_send(message_id, secret=secret, audit_member_id=audit_member_id)
+        enqueue_send(message_id)
     except Exception:  # the broker is down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)
+
+
+# ---------------------------------------------------------------- a new device
+
+MSG_DEVICE_CAP = ("Ya se enviaron varios códigos para este documento. Por seguridad, espera un tiempo antes de "
+                  "pedir otro.")
+DEVICE_MESSAGES = {
+    Verdict.NONE: "Solicita primero el código para reconocer este dispositivo.",
+    Verdict.NOT_YET: "El código se está enviando; espera unos segundos e ingrésalo cuando lo recibas.",
+    Verdict.EXPIRED: "El código venció; solicita uno nuevo.",
+    Verdict.WRONG: "El código no es correcto. Revisa el mensaje que te enviamos e intenta de nuevo.",
+    Verdict.VOIDED: "El código no es correcto y se anuló por seguridad; solicita uno nuevo.",
+}
+
+
+def _codes() -> CodeStore:
+    return CodeStore(current_app.session_interface.client)
+
+
+@bp.post("/ingresar/dispositivo")
+def device_code_request():  # noqa: ANN201
+    """Send the code a new device needs: the same work for any document (a code record,
+    one audit row, one task); the worker sends it only to a member."""
+    doc = _login_doc()
+    if doc is None:
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    _check_step_limits(*doc)
+    try:
+        chosen = forms.channel(request.form.get("canal"))
+    except forms.FormError as exc:
+        return _render_key_page(doc, status=422, device_error=exc.message)
+    settings = _settings()
+    subject, shown = _presentation(*doc)
+    try:
+        reference = _codes().open(
+            _device_owner(doc), session.stable_id(), day=datetime.now(BOGOTA).date().isoformat(), channel=chosen,
+            masked=str(shown[chosen]), expires_at=time.time() + settings.otp_ttl_s, ttl_s=settings.otp_ttl_s,
+            sends_cap=DEVICE_MAX_SENDS, daily_cap=settings.otp_daily_cap,
+        )
+    except CapReached:
+        raise_error(429, MSG_DEVICE_CAP, retry_after_s=settings.otp_ttl_s)
+    with session_scope() as db:
+        audit.record(db, "device_code_requested", _requester(), member_id=subject.member_id, channel=chosen,
+                     **({} if subject.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+    from workers.notification_tasks import enqueue_device_code
+
+    try:
+        enqueue_device_code(doc[0], doc[1], chosen, reference)
+    except Exception:  # broker down: the member asks again; the log says why
+        log.exception("could not enqueue a device code")
+    return redirect(url_for("auth.login_key"), code=303)
+
+
+@bp.post("/ingresar/dispositivo/codigo")
+def device_code_check():  # noqa: ANN201
+    doc = _login_doc()
+    if doc is None:
+        raise_error(400, "Tu sesión de ingreso expiró. Ingresa de nuevo tu documento de identidad.")
+    _check_step_limits(*doc)
+    typed = str(request.form.get("codigo") or "").strip()
+    if len(typed) != CODE_DIGITS or not typed.isascii() or not typed.isdigit():
+        return _render_key_page(doc, status=422,
+                                device_error=f"Ingresa el código de {CODE_DIGITS} dígitos que te enviamos.")
+    verdict = verify(_codes(), _device_owner(doc), session.stable_id(), typed, ttl_s=_settings().otp_ttl_s,
+                     max_wrong=DEVICE_MAX_WRONG, now=time.time(), verify_hash=verify_secret)
+    if verdict is not Verdict.ACCEPTED:
+        return _render_key_page(doc, status=422, device_error=DEVICE_MESSAGES[verdict])
+    session[DEVICE_OK] = list(doc)
+    return redirect(url_for("auth.login_key"), code=303)
 
 
 # ---------------------------------------------------------------- olvidé mi clave
@@ -275,6 +413,7 @@ def temp_key():  # noqa: ANN201
     doc = _login_doc()
     if doc is None:
         return redirect(url_for("auth.login"))
+    _check_step_limits(*doc)
     _subject, shown = _presentation(*doc)
     return render_template("auth/temp_key.html", doc_type=doc[0], doc_number=doc[1], shown=shown, error=None,
                            ttl_minutes=max(1, _settings().temp_key_ttl_s // 60))
@@ -298,22 +437,18 @@ def temp_key_submit():  # noqa: ANN201
     if not (ip_ok and doc_ok):
         raise_error(429, MSG_TEMP_LIMIT)
 
-    requester = _requester()
-    sent: tuple[int, str, int] | None = None
+    # The same work for a member and a stranger: one audit row, one task. The worker
+    # looks the document up again, draws and hashes the key (or a decoy's) and sends it,
+    # so this request neither costs more for a member nor ever holds the key.
     with session_scope() as db:
-        if subject.member_id is None:
-            # Nothing is sent for a number that is not a member's; the page reads the same.
-            audit.record(db, "temp_key_requested", requester, channel=chosen, document=f"{doc[0]} {doc[1]}")
-        else:
-            issued = credentials.issue_temp_key(db, subject.member_id, chosen, now=_now(), ttl_s=settings.temp_key_ttl_s)
-            name, _email, _number = credentials.member_contact(db, subject.member_id)
-            message_id = notices.temp_key(db, member_id=subject.member_id, name=name, channel=chosen,
-                                          recipient=issued.recipient, expires_at=issued.expires_at,
-                                          ttl_s=settings.temp_key_ttl_s)
-            audit.record(db, "temp_key_requested", requester, member_id=subject.member_id, channel=chosen)
-            sent = (message_id, issued.key, subject.member_id)
-    if sent is not None:
-        _send_after_commit(sent[0], secret=sent[1], audit_member_id=sent[2])
+        audit.record(db, "temp_key_requested", _requester(), member_id=subject.member_id, channel=chosen,
+                     **({} if subject.member_id else {"document": f"{doc[0]} {doc[1]}"}))
+    from workers.notification_tasks import enqueue_temp_key
+
+    try:
+        enqueue_temp_key(doc[0], doc[1], chosen)
+    except Exception:  # broker down: the member asks again; the log says why
+        log.exception("could not enqueue a temporary key")
     return render_template("auth/temp_key_sent.html", channel=chosen, shown=shown,
                            ttl_minutes=max(1, settings.temp_key_ttl_s // 60))
 

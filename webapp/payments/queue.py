@@ -21,10 +21,10 @@ def enqueue_intent(intent_id: int, step: str | None = None) -> None:
         log.exception("could not enqueue payment intent", extra={"intent_id": intent_id})
 
 
-def send_message(message_id: int, *, secret: str | None = None) -> None:
+def send_message(message_id: int) -> None:
     from workers.notification_tasks import enqueue_send
 
     try:
-        enqueue_send(message_id, secret=secret)
+        enqueue_send(message_id)
     except Exception:  # broker down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)

@@ -27,6 +27,13 @@ STAGE_LABELS = {
     "reversado": "Reversado",
 }
 PREPAYMENT_LABELS = {"reduce_term": "Reducir el plazo", "reduce_installment": "Reducir el valor de la cuota"}
+# Shown on Verificación under a prepayment, before "Finalizar" (Ley 1555 de 2012).
+PREPAYMENT_NOTES = {
+    "reduce_term": "Los intereses se cobran solo hasta hoy. El valor que supera lo adeudado a la fecha "
+                   "se abona a capital: se mantiene el valor de la cuota y se reduce el plazo.",
+    "reduce_installment": "Los intereses se cobran solo hasta hoy. El valor que supera lo adeudado a la fecha "
+                          "se abona a capital: se mantiene el plazo y se reduce el valor de la cuota.",
+}
 PRODUCT_LABELS = {"rentadiario": "Rentadiario", "rentahorrito": "Rentahorrito"}
 
 

@@ -33,8 +33,9 @@ from domain.payment_request import (
     request_hash,
 )
 
+from . import issued_keys
+
 WIZARD = "pagos_asistente"
-ISSUED = "pagos_claves"
 ISSUED_MAX = 5  # a few tabs or a replay still find their key; older ones are forgotten
 
 TIPO_VENTANILLA = "ventanilla"
@@ -188,6 +189,12 @@ def read_obligations(
         line: dict[str, Any] = {"obligation_id": obligation_id, "amount": str(amount)}
         if amount > plan.owed_now:
             mode = form.get(f"modo_{obligation_id}")
+            if mode is None and not typed:
+                # "Pagar cuota" on a loan before its due date: the interest not yet accrued
+                # is not charged (Ley 1555 de 2012), so that part of the installment
+                # prepays principal. The form preselects "Reducir el plazo" and Verificación
+                # shows it before "Finalizar"; the member may go back and choose otherwise.
+                mode = PrepaymentMode.REDUCE_TERM.value
             if mode not in {m.value for m in PrepaymentMode}:
                 errors[f"modo_{obligation_id}"] = MSG_BAD_PREPAYMENT_MODE
                 continue
@@ -294,27 +301,19 @@ def new_key() -> str:
 def issue_key(session: dict[str, Any], wizard: Wizard, *, total_text: str, otp_required: bool) -> dict[str, Any]:
     """The key for the body shown on "Verificación". Shown again (a refresh, a return from
     "Anterior") with the same body and not yet submitted, the same key: whatever the
-    member does with those pages, one body is one payment."""
+    member does with those pages, one body is one payment. Kept beside the session, one
+    atomic step per change (see issued_keys), so tabs and polls cannot lose a key."""
     body = wizard.body()
     digest = request_hash(wizard.request())
-    issued: list[dict[str, Any]] = list(session.get(ISSUED) or [])
-    if issued and issued[-1]["digest"] == digest and issued[-1].get("intent_id") is None:
-        return issued[-1]
-    entry = {"key": new_key(), "body": body, "digest": digest, "total": total_text, "otp": otp_required,
-             "intent_id": None}
-    session[ISSUED] = (issued + [entry])[-ISSUED_MAX:]
-    return entry
+    entry = {"key": new_key(), "body": body, "digest": digest, "total": total_text, "otp": otp_required}
+    return issued_keys.for_session(session, ISSUED_MAX).issue(digest, entry["key"], entry)
 
 
 def find_issued(session: Mapping[str, Any], key: object) -> dict[str, Any] | None:
-    if not isinstance(key, str) or not key:
+    if not isinstance(key, str) or not key or len(key) > 64:
         return None
-    return next((dict(e) for e in session.get(ISSUED) or [] if e.get("key") == key), None)
+    return issued_keys.for_session(session, ISSUED_MAX).find(key)
 
 
 def remember_intent(session: dict[str, Any], key: str, intent_id: int) -> None:
-    issued = [dict(e) for e in session.get(ISSUED) or []]
-    for entry in issued:
-        if entry["key"] == key:
-            entry["intent_id"] = intent_id
-    session[ISSUED] = issued
+    issued_keys.for_session(session, ISSUED_MAX).remember_intent(key, intent_id)

@@ -1,13 +1,13 @@
 """PSE's bank list, cached: refreshed daily by beat, read by the wizard.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -152,11 +152,19 @@ def make_app(demo_creds: dict[str, str], sinks: dict[str, Any], monkeypatch: pyt
         _flush_redis()
         import workers.notification_tasks as tasks
 
-        def run_now(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
+        def run_now(message_id: int, *, code_ref: str | None = None, audit_member_id: int | None = None) -> None:
             tasks.send_outbox_message.apply(args=[message_id],
-                                            kwargs={"secret": secret, "audit_member_id": audit_member_id})
+                                            kwargs={"code_ref": code_ref, "audit_member_id": audit_member_id})
+
+        def issue_now(document_type: str, document_number: str, channel: str) -> None:
+            tasks.issue_temp_key.apply(args=[document_type, document_number, channel])
+
+        def device_code_now(document_type: str, document_number: str, channel: str, code_ref: str) -> None:
+            tasks.send_device_code.apply(args=[document_type, document_number, channel, code_ref])
 
         monkeypatch.setattr(tasks, "enqueue_send", run_now)
+        monkeypatch.setattr(tasks, "enqueue_device_code", device_code_now)
+        monkeypatch.setattr(tasks, "enqueue_temp_key", issue_now)
         from webapp import create_app
 
         return create_app()
@@ -195,6 +203,25 @@ class Browserish:
 
     def login(self, number: str, secret: str):  # noqa: ANN201
         return self.type_key(self.step1(number), secret)
+
+    def trust_device(self, document: str, doc_type: str = "CC") -> None:
+        """Give this browser the signed cookie of a device the member logged in from
+        before (minted as the app mints it), so step 2 shows the image and phrase."""
+        from sqlalchemy import select
+
+        from db.engine import session_scope
+        from db.models import Member
+        from webapp.auth import devices
+
+        with session_scope() as db:
+            member_id = db.execute(select(Member.id).where(
+                Member.document_type == doc_type, Member.document_number == document)).scalar_one()
+        with self.client.application.app_context():
+            self.client.set_cookie(devices.COOKIE_NAME, devices.cookie_value([member_id]))
+
+    def device_cookie(self) -> str | None:
+        cookie = self.client.get_cookie("zp_dispositivo")
+        return cookie.value if cookie else None
 
     def session_cookie(self) -> str | None:
         cookie = self.client.get_cookie("zp_sesion")

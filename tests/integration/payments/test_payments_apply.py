@@ -15,10 +15,12 @@ from db.member_summary import obligations_overview
 from db.models import Allocation, Installment, Obligation, OutboxMessage, SavingsAccount, SavingsStatus
 from db.payments.history import payment_history
 from db.payments.intents import build_request, create_intent, intent_status, overdue_lines, preview_allocation
+from db.payments.planning import obligation_plan
 from db.payments.processing import Outcome, apply_intent
+from db.payments.snapshots import load_obligations
 from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
-from domain.money import format_cop
+from domain.money import format_cop, gmf
 
 from tests.support.payments import (
     assert_applied_exactly_once,
@@ -71,7 +73,16 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
     assert before[demo.rentahorrito_id] == after[demo.rentahorrito_id]
     items_after = {l.obligation_id: l for l in obligations_overview_now(demo)}
     assert items_after[demo.aportes_id].overdue == 0
-    assert items_after[demo.loan_id].next_due_date > loan_due_before  # the installment is paid: next month's shows
+    with session_scope() as session:
+        paid = session.execute(select(Installment).where(
+            Installment.obligation_id == demo.loan_id, Installment.due_date == loan_due_before)).scalar_one()
+        # Its principal is paid; paid before its due date, it keeps only the interest the
+        # balance left accrues until then (Ley 1555 de 2012), nothing of which is owed today.
+        assert paid.paid_principal == paid.principal and paid.paid_fees == paid.fees
+        left = paid.interest - paid.paid_interest
+    loan_after = items_after[demo.loan_id]
+    assert (loan_after.next_due_date > loan_due_before and left == 0) or (
+        loan_after.next_due_date == loan_due_before and loan_after.next_installment == left)
 
     with session_scope() as session:
         status = intent_status(session, demo.member_id, intent_id)
@@ -79,7 +90,10 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
         stored = [(a["obligation_id"], a["late_interest"], a["fees"], a["interest"], a["principal"])
                   for a in status["allocation"]]
         shown = [(l["obligation_id"], r["late_interest"], r["fees"], r["interest"], r["principal"])
-                 for l in preview["lines"] for r in l["allocation"]]
+                 for l in preview["lines"] for r in l["allocation"]] + [
+            # Before its due date the installment's interest not yet accrued prepays principal.
+            (l["obligation_id"], "0.00", "0.00", "0.00", l["prepayment"])
+            for l in preview["lines"] if Decimal(l["prepayment"]) > 0]
         assert stored == shown  # what Verificación showed is what was applied
         loan_rows = [a for a in status["allocation"] if a["obligation_id"] == demo.loan_id]
         assert Decimal(loan_rows[0]["interest"]) > 0 and Decimal(loan_rows[0]["principal"]) > 0
@@ -149,7 +163,7 @@ def test_gmf_is_debited_from_a_non_exempt_account(demo) -> None:  # noqa: ANN001
     intent_id, _ = create(demo, [{"obligation_id": demo.aportes_id, "amount": amount}],
                           [{"savings_account_id": demo.rentahorrito_id, "amount": amount}])
     assert apply(intent_id).outcome is Outcome.APPLIED
-    tax = (amount * Decimal("0.004")).quantize(Decimal("1"))
+    tax = gmf(amount)  # the one GMF rounding rule (half up to the peso)
     assert tax > 0
     after = balances_of(demo.member_id)
     assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount + tax
@@ -223,15 +237,23 @@ def test_otro_valor_prepays_principal_as_the_member_chose(demo, mode: str) -> No
         ob = session.get(Obligation, demo.loan_id)
         installment_before = ob.installment_amount
         receivable_before = balance(session, ob.ledger_account_id)
-    intent_id, _ = create(demo, [{"obligation_id": demo.loan_id, "amount": amount, "prepayment_mode": mode}],
-                          [{"savings_account_id": demo.rentadiario_id, "amount": amount}])
+    lines = [{"obligation_id": demo.loan_id, "amount": amount, "prepayment_mode": mode}]
+    funding = [{"savings_account_id": demo.rentadiario_id, "amount": amount}]
+    with session_scope() as session:
+        owed_now = obligation_plan(load_obligations(session, demo.member_id, [demo.loan_id])[demo.loan_id],
+                                   bogota_today()).owed_now
+        shown = preview_allocation(session, demo.member_id, build_request(kind="payment", lines=lines, funding=funding))
+    # Everything beyond what is owed today prepays principal: the 300,000 and the part of
+    # the installment's interest not accrued yet (Ley 1555 de 2012).
+    assert Decimal(shown["lines"][0]["prepayment"]) == amount - owed_now >= prepay
+    intent_id, _ = create(demo, lines, funding)
     assert apply(intent_id).outcome is Outcome.APPLIED
     after = loan_installments(demo.loan_id)
     with session_scope() as session:
         ob = session.get(Obligation, demo.loan_id)
         prepaid = session.execute(select(Allocation).where(Allocation.intent_id == intent_id,
                                                            Allocation.is_prepayment)).scalar_one()
-        assert prepaid.principal == prepay
+        assert prepaid.principal == amount - owed_now
         paid_principal = sum(a.principal for a in session.execute(
             select(Allocation).where(Allocation.intent_id == intent_id)).scalars())
         assert receivable_before - balance(session, ob.ledger_account_id) == paid_principal
@@ -245,18 +267,29 @@ def test_otro_valor_prepays_principal_as_the_member_chose(demo, mode: str) -> No
     assert_ledger_balanced()
 
 
-def test_transfer_into_own_rentadiario_from_rentahorrito(demo) -> None:  # noqa: ANN001
+def test_transfer_into_own_rentadiario_from_rentahorrito_posts_no_gmf(demo) -> None:  # noqa: ANN001
+    """A self-transfer at the cooperative is exempt (ET art. 879 num. 14), even from the
+    account that is not marked exempt; it used to pay $400.00 on $100,000.00."""
     amount = Decimal("100000")
     before = balances_of(demo.member_id)
+    with session_scope() as session:
+        gmf_before = balance(session, chart.coop_account_id(session, "gmf_payable"))
+        preview = preview_allocation(session, demo.member_id, build_request(
+            kind="transfer", lines=[{"target_savings_account_id": demo.rentadiario_id, "amount": amount}],
+            funding=[{"savings_account_id": demo.rentahorrito_id, "amount": amount}]))
+    assert preview["gmf"] == "0.00" and preview["total_a_pagar_hoy"] == "100000.00"
     intent_id, _ = create(demo, [{"target_savings_account_id": demo.rentadiario_id, "amount": amount}],
                           [{"savings_account_id": demo.rentahorrito_id, "amount": amount}], kind="transfer")
     assert apply(intent_id).outcome is Outcome.APPLIED
     after = balances_of(demo.member_id)
     assert after[demo.rentadiario_id] - before[demo.rentadiario_id] == amount
-    assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount + Decimal("400")
+    assert before[demo.rentahorrito_id] - after[demo.rentahorrito_id] == amount
     with session_scope() as session:
+        assert balance(session, chart.coop_account_id(session, "gmf_payable")) == gmf_before
+        assert session.execute(text("SELECT gmf_amount FROM funding_attempts WHERE intent_id = :i"),
+                               {"i": intent_id}).scalar_one() == 0
         printed = receipt(session, demo.member_id, intent_id)
-        assert printed["kind"] == "transfer" and printed["gmf"] == "$400.00"
+        assert printed["kind"] == "transfer" and printed["gmf"] == "$0.00"
         assert payment_history(session, demo.member_id)[0]["kind"] == "transfer"
     assert_applied_exactly_once([intent_id])
     assert_ledger_balanced()

@@ -19,6 +19,7 @@ from db.payments.intents import create_intent, utcnow
 from db.payments.processing import Outcome
 from db.payments.reconcile import reconcile
 from db.seed import bogota_today
+from domain.money import gmf
 from workers import payment_tasks
 
 from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot
@@ -119,7 +120,7 @@ def test_two_phase_hold_posted_then_applied(demo, redis_client) -> None:  # noqa
     assert payment_tasks.hold_intent(intent_id)["outcome"] == "held"
     held = snapshot()
     assert payment_tasks.hold_intent(intent_id)["outcome"] == "nothing_to_do" and snapshot() == held
-    tax = (amount * Decimal("0.004")).quantize(Decimal("1"))
+    tax = gmf(amount)  # the one GMF rounding rule (half up to the peso)
     assert before - available(demo.member_id)[demo.rentahorrito_id] == amount + tax  # reserved, not moved
     assert held["journal_entries"] == snapshot()["journal_entries"]
     with session_scope() as session:

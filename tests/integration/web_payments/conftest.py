@@ -135,11 +135,15 @@ def make_app(seeded: tuple[dict[str, str], Ids], smtp_sink: dict[str, Any], monk
         flush_redis()
         import workers.notification_tasks as tasks
 
-        def send_now(message_id: int, *, secret: str | None = None, audit_member_id: int | None = None) -> None:
+        def send_now(message_id: int, *, code_ref: str | None = None, audit_member_id: int | None = None) -> None:
             tasks.send_outbox_message.apply(args=[message_id],
-                                            kwargs={"secret": secret, "audit_member_id": audit_member_id})
+                                            kwargs={"code_ref": code_ref, "audit_member_id": audit_member_id})
+
+        def issue_now(document_type: str, document_number: str, channel: str) -> None:
+            tasks.issue_temp_key.apply(args=[document_type, document_number, channel])
 
         monkeypatch.setattr(tasks, "enqueue_send", send_now)
+        monkeypatch.setattr(tasks, "enqueue_temp_key", issue_now)
         from webapp import create_app
 
         return create_app()

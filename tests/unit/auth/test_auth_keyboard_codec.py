@@ -62,14 +62,3 @@ def test_layout_is_shuffled_and_complete() -> None:
     assert len(layouts) > 1
     kb = keyboard.new_keyboard(1)
     assert sorted(kb.digits) == list(string.digits) and sorted(kb.letters) == list(string.ascii_lowercase)
-
-
-def test_session_storage_is_single_use_and_bounded() -> None:
-    session: dict = {}
-    boards = [keyboard.new_keyboard(2) for _ in range(keyboard.KEEP_KEYBOARDS + 1)]
-    for kb in boards:
-        keyboard.remember(session, kb)
-    assert keyboard.redeem(session, boards[0].form_id) is None  # the oldest was forgotten
-    assert keyboard.redeem(session, boards[-1].form_id) == (boards[-1].seed, 2)
-    assert keyboard.redeem(session, boards[-1].form_id) is None  # single use
-    assert keyboard.redeem(session, "x" * 10_000) is None

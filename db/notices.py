@@ -58,3 +58,27 @@ def password_changed(session: Session, *, member_id: int, name: str, email: str,
     )
     return outbox.enqueue(session, channel="email", recipient=email, subject="Cambio de clave en la Zona Privada",
                           body=body, dedupe_key=f"pwchange:{member_id}:{at.timestamp():.6f}")
+
+
+DEVICE_CODE_SUBJECT = "Código para reconocer tu dispositivo"
+
+
+def device_code(session: Session, *, member_id: int, name: str, channel: str, recipient: str, reference: str,
+                ttl_s: int) -> int:
+    """The code that lets a new device show the member's image and phrase; the worker
+    puts the code in place of the placeholder just before delivery."""
+    minutes = max(1, ttl_s // 60)
+    if channel == "sms":
+        body = (f"Cooperativa Alianza: tu codigo para reconocer este dispositivo es {outbox.SECRET_PLACEHOLDER}. "
+                f"Vence en {minutes} min. No lo compartas.")
+    else:
+        body = (
+            f"Hola {name}:\n\n"
+            f"Para ver tu imagen y tu frase de seguridad en un dispositivo nuevo, ingresa este código: "
+            f"{outbox.SECRET_PLACEHOLDER}\n\n"
+            f"Es válido por {minutes} minutos y sirve una sola vez.\n\n"
+            "Si no estás ingresando a la Zona Privada, no compartas este código y comunícate con la cooperativa.\n\n"
+            + SIGNATURE
+        )
+    return outbox.enqueue(session, channel=channel, recipient=recipient, subject=DEVICE_CODE_SUBJECT, body=body,
+                          dedupe_key=f"device:{member_id}:{reference}")
