@@ -14,7 +14,8 @@ from zona_privada.settings import Settings, get_settings
 
 
 # One module per concern; each holds thin tasks over db/domain functions.
-TASK_MODULES = ["workers.tasks", "workers.notification_tasks", "workers.payment_tasks", "workers.ledger_tasks"]
+TASK_MODULES = ["workers.tasks", "workers.notification_tasks", "workers.payment_tasks", "workers.ledger_tasks",
+                "workers.pse_tasks"]
 
 
 def celery_config(settings: Settings) -> dict[str, object]:

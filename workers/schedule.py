@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from celery.schedules import crontab
 
-from zona_privada.settings import Settings
+from zona_privada.settings import Settings, load_pse_settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    pse = load_pse_settings()
     return {
         "heartbeat": {
             "task": "workers.tasks.record_heartbeat",
@@ -29,6 +30,14 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "task": "workers.payment_tasks.reconcile_payments",
             "schedule": settings.reconciler_period_s,
             "options": {"expires": max(2 * settings.reconciler_period_s, 1.0)},
+        },
+        # Issue 10: PSE's bank list, fetched once a day (pse-reference §2.5). Beat asks
+        # every hour; the task fetches only when the stored list is a day old, so a failed
+        # fetch is retried within the hour while the old list is still offered.
+        "refresh-pse-banks": {
+            "task": "workers.pse_tasks.refresh_pse_banks",
+            "schedule": pse.banks_check_s,
+            "options": {"expires": max(pse.banks_check_s / 2, 1.0)},
         },
         # Issue 9 item 7, every hour (crontab times are Bogotá's, the app's timezone): the
         # first run after midnight bills and charges the new day; the others find it done

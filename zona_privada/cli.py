@@ -1,4 +1,4 @@
-"""The `zona` command: up, test, migrate, seed, usury load. `./zona` bootstraps the venv and calls it."""
+"""The `zona` command: up, test, migrate, seed, usury load, pse-banks. `./zona` bootstraps the venv and calls it."""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +54,34 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pse_banks(args: argparse.Namespace) -> int:
+    """Lists the cached PSE bank list; --refresh fetches it from PSE first."""
+    from datetime import datetime, timedelta, timezone
+
+    from db.engine import session_scope
+    from db.pse_banks import current_banks, last_fetched
+    from workers.pse_tasks import provider_for, refresh_bank_list
+    from zona_privada.settings import load_pse_settings
+
+    pse = load_pse_settings()
+    if args.refresh:
+        stored = refresh_bank_list(provider_for(pse), pse, force=True)
+        if stored is None:
+            print("zona: no se pudo obtener la lista de Entidades Financieras de PSE; se conserva la anterior",
+                  file=sys.stderr)
+            return 1
+    now = datetime.now(timezone.utc)
+    with session_scope() as session:
+        fetched = last_fetched(session)
+        banks = current_banks(session, now, timedelta(seconds=pse.banks_max_age_s))
+    if not args.quiet:
+        print(f"lista de bancos PSE: {'nunca obtenida' if fetched is None else fetched.isoformat(timespec='seconds')}"
+              f"{'' if banks is not None or fetched is None else ' (vencida: no se ofrece)'}")
+        for bank in banks or []:
+            print(f"  {bank.code:>6}  {bank.name}")
+    return 0
+
+
 def cmd_usury_load(args: argparse.Namespace) -> int:
     """Load a new certification of the usury rate (same layout as db/data/usury_rates.csv).
     The whole file is checked first; a bad one changes nothing."""
@@ -87,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--if-empty", action="store_true", help="only when there are no members yet")
     seed.add_argument("--members", type=int, default=0, help="add N synthetic members (COPY)")
     seed.set_defaults(func=cmd_seed)
+    banks = sub.add_parser("pse-banks", help="PSE's bank list as cached (--refresh: fetch it now)")
+    banks.add_argument("--refresh", action="store_true", help="fetch the list from PSE now")
+    banks.add_argument("--quiet", action="store_true", help="print nothing on success")
+    banks.set_defaults(func=cmd_pse_banks)
     usury = sub.add_parser("usury", help="certified usury rates (Superintendencia Financiera)")
     usury_sub = usury.add_subparsers(dest="usury_command", required=True)
     usury_load = usury_sub.add_parser("load", help="load a certification file (period,usura_ea_percent,source)")

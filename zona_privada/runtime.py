@@ -353,12 +353,21 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
         web_url = f"http://{host}:{env['ZONA_WEB_PORT']}"
         healthy = wait_until(lambda: _healthz_ok(web_url), 60, 0.5) if not stop_requested else False
         _print_banner(env, state_dir, web_url, healthy)
+        # PSE's bank list is fetched once now (beat checks hourly and refreshes it daily),
+        # so the wizard of a new state folder has banks at once; it runs on its own and
+        # its failure only means the list comes with beat's next check.
+        with open(state_dir / "logs" / "pse-banks.log", "ab") as banks_log:
+            banks_refresh = subprocess.Popen(
+                [sys.executable, "-m", "zona_privada.cli", "pse-banks", "--refresh", "--quiet"],
+                env=env, stdout=banks_log, stderr=subprocess.STDOUT)
         if foreground_hook:
             foreground_hook(env)
         while not stop_requested:
             sup.check()
             time.sleep(0.5)
         print("\n[zona] stopping ...", flush=True)
+        if banks_refresh.poll() is None:
+            banks_refresh.terminate()
         return 0
     except ConfigError as exc:
         print(f"zona: {exc}", file=sys.stderr)

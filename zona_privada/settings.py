@@ -332,6 +332,10 @@ class PseSettings:
     sandbox_slow_s: float          # sandbox: a slow answer takes this long
     sandbox_hang_s: float          # sandbox: a time-out holds the answer this long
     sandbox_client_cert: str       # sandbox: when set, every message must be signed with this cert
+    banks_check_s: float           # beat asks this often whether the bank list is due
+    banks_refresh_s: float         # the list is fetched again once it is this old (a day)
+    banks_max_age_s: float         # older than this, the wizard offers no list (PSE's message)
+    query_phases: str              # "every:until,..." seconds from the create (domain/pse_polling)
 
 
 def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
@@ -362,4 +366,11 @@ def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
         sandbox_slow_s=float(env.get("ZONA_PSE_SANDBOX_SLOW_S", "5")),
         sandbox_hang_s=float(env.get("ZONA_PSE_SANDBOX_HANG_S", "30")),
         sandbox_client_cert=env.get("ZONA_PSE_SANDBOX_CLIENT_CERT", ""),
+        # pse-reference §2.5: cache the list and refresh it once a day; a failed refresh
+        # is tried again at the next check, and yesterday's list is still offered.
+        banks_check_s=float(env.get("ZONA_PSE_BANKS_CHECK_S", "3600")),
+        banks_refresh_s=float(env.get("ZONA_PSE_BANKS_REFRESH_S", "86400")),
+        banks_max_age_s=float(env.get("ZONA_PSE_BANKS_MAX_AGE_S", "259200")),
+        # Every 3 min to 25 min, every 12 min to 90 min, daily to 7 days (domain/pse_polling).
+        query_phases=env.get("ZONA_PSE_QUERY_PHASES", "180:1500,720:5400,86400:604800"),
     )

@@ -13,6 +13,7 @@ from .payments import (
     PseTransaction,
     ReceiptCounter,
 )
+from .pse import PseBank
 from .rates import LateInterestAccrual, UsuryRateRow
 from .products import (
     Card,
@@ -32,6 +33,6 @@ __all__ = [
     "Allocation", "AuditEvent", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
-    "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseTransaction", "ReceiptCounter",
+    "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseTransaction", "ReceiptCounter",
     "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

@@ -19,6 +19,7 @@ from zeep.wsse import utils as wsse_utils
 from zeep.wsse.compose import Compose
 from zeep.wsse.username import UsernameToken
 
+from domain.pse_banks import is_placeholder, selectable
 from integrations.pse import retry
 from integrations.pse.provider import (SUCCESS, Bank, ConciliationFile, ConciliationResult, CreateRequest,
                                        CreateResult, FinalizeResult, PseError, PseOutcomeUnknown,
@@ -30,7 +31,6 @@ T = TypeVar("T")
 
 BINDING = "{http://vesta.com.br/pse/MainServices}MainServicesImplSoap"
 BOGOTA = ZoneInfo("America/Bogota")
-PLACEHOLDER_CODES = frozenset({"", "0"})
 
 
 class FreshUsernameToken:
@@ -90,11 +90,11 @@ class AchPseProvider:
         result = self._query("getBankList", lambda: self.service.getBankList(
             getBankListInformation={"entityCode": self.settings.entity_code}, _soapheaders=self._header()))
         rows = _body(result).getBankListResponseInformation or []
-        return [Bank(code=(r.financialInstitutionCode or "").strip(), name=(r.financialInstitutionName or "").strip())
-                for r in rows if (r.financialInstitutionCode or "").strip() not in PLACEHOLDER_CODES]
+        return [Bank(code=b.code, name=b.name)
+                for b in selectable((r.financialInstitutionCode, r.financialInstitutionName) for r in rows)]
 
     def create(self, request: CreateRequest) -> CreateResult:
-        if request.bank_code.strip() in PLACEHOLDER_CODES:
+        if is_placeholder(request.bank_code):
             raise ValueError("código de banco inválido")
         solicite = request.solicite_date or datetime.now(BOGOTA).date()
         info = {

@@ -73,6 +73,11 @@ def test_embedded_up_stop_and_restart_keeps_data(tmp_path: Path) -> None:
         # The PSE sandbox runs too, on its own port (issue 10).
         assert wait_http(f"http://127.0.0.1:{ports['ZONA_PSE_PORT']}/PSEWebServices3/MainServices.asmx?wsdl", 30) == 200
         creds = json.loads((state / "demo_credentials.json").read_text())
+        # ... and PSE's bank list is fetched from it at start, over SOAP, into the database.
+        def banks() -> int:
+            with psycopg.connect(f"postgresql://postgres@/zona?host={state / 'pg'}") as conn:
+                return conn.execute("SELECT count(*) FROM pse_banks").fetchone()[0]
+        assert wait_for(lambda: banks() > 0, 60), (state / "logs" / "pse-banks.log").read_text()[-2000:]
         # Leave a mark in the embedded database through its unix socket.
         with psycopg.connect(f"postgresql://postgres@/zona?host={state / 'pg'}") as conn:
             conn.execute("INSERT INTO paying_entities (code, name, deduction_factor) VALUES ('999', 'MARCA DE PRUEBA', 0.5)")
