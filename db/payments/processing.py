@@ -36,6 +36,15 @@ from domain.payment_states import (
     ensure_hold_transition,
     ensure_transition,
 )
+from domain.payment_steps import (
+    STEPS,
+    Step,
+    ensure_step_attempt_move,
+    ensure_step_move,
+    may_still_be_approved,
+    may_still_be_approved_sql,
+    step_for,
+)
 from domain.requirements import REASON_DAY_LIMIT, REASON_INSUFFICIENT, REASON_TX_LIMIT, first_failure
 from zona_privada.settings import Settings, get_settings
 
@@ -57,8 +66,11 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"
     HELD = "held"
+    FUNDED = "funded"
     RELEASED = "released"
-    NOTHING_TO_DO = "nothing_to_do"  # the state was not the expected one: a re-run
+    # Nothing moved: the state was not the one the step expects (a re-run), or the step
+    # is waiting (holds not yet expired). A step that moved a state never says this.
+    NOTHING_TO_DO = "nothing_to_do"
     MISSING = "missing"
 
 
@@ -72,13 +84,14 @@ class StepResult:
     next_steps: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> IntentRow | StepResult:
-    """DESIGN §4 rule 1: lock the intent row and check the state this step expects; any
-    other state means the step already ran (or another one did), so it does nothing."""
+def _lock_expecting(session: Session, intent_id: int, step: Step) -> IntentRow | StepResult:
+    """DESIGN §4 rule 1: lock the intent row and check the state this step expects (from
+    the step table); any other state means the step already ran (or another one did), so
+    it does nothing."""
     intent = lock_intent(session, intent_id)
     if intent is None:
         return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not expected:
+    if intent.state is not STEPS[step].expects:
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     return intent
 
@@ -93,13 +106,13 @@ _SET_ATTEMPT_SQL = text("""
     UPDATE funding_attempts SET state = :state, gmf_amount = coalesce(:gmf, gmf_amount),
                                 decline_reason = coalesce(:reason, decline_reason), updated_at = :now
     WHERE id = :id""")
-_RESOLVE_HOLDS_SQL = text("""
+_RESOLVE_HOLDS_SQL = text(f"""
     UPDATE holds SET state = :state, resolved_at = :now
-    WHERE attempt_id = ANY(:attempt_ids) AND state = 'pending'
+    WHERE attempt_id = ANY(:attempt_ids) AND state = '{HoldState.PENDING.value}'
     RETURNING attempt_id, amount""")
-_PLACE_HOLD_SQL = text("""
+_PLACE_HOLD_SQL = text(f"""
     INSERT INTO holds (savings_account_id, attempt_id, amount, state, expires_at)
-    VALUES (:account_id, :attempt_id, :amount, 'pending', :expires_at)""")
+    VALUES (:account_id, :attempt_id, :amount, '{HoldState.PENDING.value}', :expires_at)""")
 _AUDIT_SQL = text("""
     INSERT INTO audit_events (member_id, kind, payment_intent_id, detail)
     VALUES (:member_id, :kind, :intent_id, CAST(:detail AS jsonb))""")
@@ -134,34 +147,37 @@ _PAID_OFF_SQL = text("UPDATE obligations SET status = 'paid_off' WHERE id = :id"
 # Last statement before COMMIT: the global counter row stays locked until then and every
 # payment waits on it, so nothing else may come after it. Gapless: a rollback undoes the
 # bump with the payment.
-_APPLIED_WITH_RECEIPT_SQL = text("""
+_APPLIED_WITH_RECEIPT_SQL = text(f"""
     WITH receipt AS (
         INSERT INTO receipt_counters (series, last_number) VALUES (:series, 1)
         ON CONFLICT (series) DO UPDATE SET last_number = receipt_counters.last_number + 1
         RETURNING last_number
     )
     UPDATE payment_intents
-    SET state = 'applied', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
+    SET state = '{IntentState.APPLIED.value}', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
         failure_reason = NULL, receipt_number = (SELECT last_number FROM receipt)
     WHERE id = :id
     RETURNING receipt_number""")
 
 
 def _move(
-    session: Session, intent: IntentRow, target: IntentState, now: datetime, *,
+    session: Session, step: Step, intent: IntentRow, target: IntentState, now: datetime, *,
     deadline: datetime | None = None, reason: str | None = None,
 ) -> None:
+    ensure_step_move(step, intent.state, target)
     ensure_transition(intent.state, target)
     session.execute(_MOVE_SQL, {"id": intent.id, "state": target.value, "now": now, "deadline": deadline,
                                 "reason": reason[:200] if reason else None})
 
 
-def _set_attempts(session: Session, moves: Iterable[tuple[AttemptRow, AttemptState, Decimal | None]],
+def _set_attempts(session: Session, step: Step, moves: Iterable[tuple[AttemptRow, AttemptState, Decimal | None]],
                   now: datetime, reason: str | None = None) -> None:
-    """Move funding attempts (checked against their state machine); gmf None keeps it."""
+    """Move funding attempts (checked against their state machine and the step's edges in
+    the step table); gmf None keeps it."""
     params = []
     for attempt, target, tax in moves:
         ensure_attempt_transition(attempt.state, target)
+        ensure_step_attempt_move(step, attempt.state, target)
         params.append({"id": attempt.id, "state": target.value, "gmf": tax, "now": now,
                        "reason": reason[:200] if reason else None})
     if params:
@@ -238,22 +254,21 @@ def apply_intent(
     failed requirement's reason ("Saldo insuficiente") and nothing posted."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    intent = _lock_expecting(session, intent_id, Step.APPLY)
     if isinstance(intent, StepResult):
         return intent
     if intent.external:  # those take the hold path
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
-        return _reject(session, intent, locked.failure_reason, now)
-    ensure_transition(intent.state, IntentState.APPLYING)  # created → applying → applied, in one commit
-    _book(session, intent, locked, now)
-    return _finish_applied(session, intent, IntentState.APPLYING, now)
+        return _reject(session, Step.APPLY, intent, locked.failure_reason, now)
+    _book(session, Step.APPLY, intent, locked, now)
+    return _finish_applied(session, Step.APPLY, intent, now)
 
 
-def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> StepResult:
-    _move(session, intent, IntentState.REJECTED, now, reason=reason)
-    _set_attempts(session, (
+def _reject(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
+    _move(session, step, intent, IntentState.REJECTED, now, reason=reason)
+    _set_attempts(session, step, (
         (a, AttemptState.VOIDED if a.state is AttemptState.HELD else AttemptState.DECLINED, None)
         for a in intent.attempts if not a.state.is_terminal()
     ), now, reason)
@@ -263,7 +278,7 @@ def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> 
     return StepResult(intent.id, Outcome.REJECTED, IntentState.REJECTED, reason)
 
 
-def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -> None:
+def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now: datetime) -> None:
     """Debit the sources (plus GMF), credit what each line pays, in ONE journal entry;
     store the allocation rows and update the installments."""
     ids = chart.coop_account_ids(session)
@@ -318,7 +333,7 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             i.outstanding - paid_by_row.get(i.id, ZERO) <= 0 for i in plan.due_installments
         ):
             session.execute(_PAID_OFF_SQL, {"id": obligation.id})  # dues keep being billed; loans end
-    _set_attempts(session, posted, now)
+    _set_attempts(session, step, posted, now)
     post_entry(
         session,
         kind="transfer" if intent.kind is IntentKind.TRANSFER else "payment",
@@ -381,8 +396,11 @@ def _reschedule(
     return True
 
 
-def _finish_applied(session: Session, intent: IntentRow, current: IntentState, now: datetime) -> StepResult:
-    ensure_transition(current, IntentState.APPLIED)
+def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime) -> StepResult:
+    # The intent goes from the state the step expects straight to applied in this commit
+    # (no stored `applying`: see IntentState).
+    ensure_step_move(step, intent.state, IntentState.APPLIED)
+    ensure_transition(intent.state, IntentState.APPLIED)
     _audit(session, intent, "payment_applied", {"total": str(intent.total_amount)})
     # The receipt e-mail is composed from the stored rows when it is sent, not here.
     outbox.enqueue_receipt(session, intent_id=intent.id, member_id=intent.member_id)
@@ -402,13 +420,13 @@ def place_holds(
     pending transfer). The balance does not move; the available balance does."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    intent = _lock_expecting(session, intent_id, Step.HOLD)
     if isinstance(intent, StepResult):
         return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
-        return _reject(session, intent, locked.failure_reason, now)
-    _move(session, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
+        return _reject(session, Step.HOLD, intent, locked.failure_reason, now)
+    _move(session, Step.HOLD, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
     held: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     holds: list[dict[str, object]] = []
     for attempt in intent.attempts:
@@ -419,7 +437,7 @@ def place_holds(
         held.append((attempt, AttemptState.HELD, tax))
         holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
                       "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})
-    _set_attempts(session, held, now)
+    _set_attempts(session, Step.HOLD, held, now)
     if holds:
         session.execute(_PLACE_HOLD_SQL, holds)
     log.info("payment intent funds held", extra={"payment_intent_id": intent.id})
@@ -430,12 +448,14 @@ def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None
     """funding → funded: every outside source answered yes (the PSE issue calls this when
     PSE says OK). Returns the settle step to enqueue after commit."""
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    intent = _lock_expecting(session, intent_id, Step.FUND)
     if isinstance(intent, StepResult):
         return intent
-    _move(session, intent, IntentState.FUNDED, now,
+    _move(session, Step.FUND, intent, IntentState.FUNDED, now,
           deadline=now + timedelta(seconds=get_settings().intent_step_deadline_s))
-    return StepResult(intent.id, Outcome.NOTHING_TO_DO, IntentState.FUNDED, next_steps=("settle",))
+    next_step = step_for(IntentState.FUNDED, external=True)
+    return StepResult(intent.id, Outcome.FUNDED, IntentState.FUNDED,
+                      next_steps=(next_step.value,) if next_step else ())
 
 
 def settle_intent(
@@ -445,15 +465,14 @@ def settle_intent(
     transaction. The holds already passed the balance check when placed."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDED)
+    intent = _lock_expecting(session, intent_id, Step.SETTLE)
     if isinstance(intent, StepResult):
         return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
-    ensure_transition(intent.state, IntentState.APPLYING)
     if locked.failure_reason is not None and locked.failure_reason not in _HOLD_COVERED:
         # The money is reserved, but the obligation changed meanwhile (paid elsewhere):
         # nothing is applied in part, the holds are voided.
-        return _fail(session, intent, IntentState.APPLYING, locked.failure_reason, now)
+        return _fail(session, Step.SETTLE, intent, locked.failure_reason, now)
     posted_holds = _resolve_holds(session, intent, HoldState.POSTED, now)
     # The balance check is not repeated: the reservation is what guaranteed the money, so
     # what is debited must be exactly what was reserved (TigerBeetle: a post never
@@ -464,8 +483,8 @@ def settle_intent(
             if reserved != attempt.amount + attempt.gmf_amount:
                 raise AssertionError(f"attempt {attempt.id}: hold reserved {reserved}, "
                                      f"would post {attempt.amount + attempt.gmf_amount}")
-    _book(session, intent, locked, now)
-    return _finish_applied(session, intent, IntentState.APPLYING, now)
+    _book(session, Step.SETTLE, intent, locked, now)
+    return _finish_applied(session, Step.SETTLE, intent, now)
 
 
 # Requirements a posted hold already guarantees (its own money was reserved) or that
@@ -473,23 +492,23 @@ def settle_intent(
 _HOLD_COVERED = frozenset({REASON_INSUFFICIENT, REASON_TX_LIMIT, REASON_DAY_LIMIT})
 
 
-def _fail(session: Session, intent: IntentRow, current: IntentState, reason: str, now: datetime) -> StepResult:
-    ensure_transition(current, IntentState.FAILED)
-    session.execute(_MOVE_SQL, {"id": intent.id, "state": IntentState.FAILED.value, "now": now, "deadline": None,
-                                "reason": reason[:200]})
-    _set_attempts(session, (
-        (a, AttemptState.FAILED, None)
-        for a in intent.attempts if a.state is not AttemptState.HELD and not a.state.is_terminal()
-    ), now)
-    _void_held(session, intent, now)
+def _fail(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
+    _move(session, step, intent, IntentState.FAILED, now, reason=reason)
+    # Only the holds are undone. An attempt PSE may still approve (pending, unknown) is
+    # left as it is, never failed locally (DESIGN §5): the reconciler puts the intent in
+    # the review queue, where a late approval is applied or refunded.
+    if any(may_still_be_approved(a.kind, a.state) for a in intent.attempts):
+        log.warning("failed payment intent has an attempt PSE may still approve",
+                    extra={"payment_intent_id": intent.id})
+    _void_held(session, step, intent, now)
     log.warning("payment intent failed", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, IntentState.FAILED, reason)
 
 
-def _void_held(session: Session, intent: IntentRow, now: datetime) -> None:
+def _void_held(session: Session, step: Step, intent: IntentRow, now: datetime) -> None:
     """Void every held attempt and its pending hold: the reserved money is free again."""
-    _set_attempts(session, ((a, AttemptState.VOIDED, None) for a in intent.attempts if a.state is AttemptState.HELD),
-                  now)
+    _set_attempts(session, step,
+                  ((a, AttemptState.VOIDED, None) for a in intent.attempts if a.state is AttemptState.HELD), now)
     _resolve_holds(session, intent, HoldState.VOIDED, now)
 
 
@@ -499,50 +518,43 @@ def release_intent(
     """funding → rejected/expired: the outside party said no (or never answered within
     the hold's TTL): void the holds, nothing moves."""
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    step = Step.EXPIRE if expired else Step.RELEASE
+    intent = _lock_expecting(session, intent_id, step)
     if isinstance(intent, StepResult):
         return intent
-    target = IntentState.EXPIRED if expired else IntentState.REJECTED
-    _move(session, intent, target, now, reason=reason)
-    _void_held(session, intent, now)
+    target = STEPS[step].success
+    _move(session, step, intent, target, now, reason=reason)
+    _void_held(session, step, intent, now)
     log.info("payment intent released", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, target, reason)
 
 
-_HOLDS_EXPIRE_AT_SQL = text("""
-    SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
-    WHERE f.intent_id = :id AND h.state = 'pending'""")
+_HOLDS_EXPIRE_AT_SQL = text(f"""
+    SELECT (SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
+            WHERE f.intent_id = :id AND h.state = '{HoldState.PENDING.value}'),
+           EXISTS (SELECT 1 FROM funding_attempts f WHERE f.intent_id = :id AND {may_still_be_approved_sql("f")})""")
 
 
 def expire_if_overdue(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
     """The reconciler's step for a `funding` intent: once its holds' TTL has passed
     without an answer, release them; before that, just push the deadline."""
     now = now or utcnow()
-    expires = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).scalar_one_or_none()
+    expires, awaiting = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).one()
+    if awaiting:
+        # PSE may still approve: expiring would drop a late approval (DESIGN §5). The
+        # reconciler sends the intent to review once it is past its deadline.
+        return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
     if expires is not None and expires <= now:
         return release_intent(session, intent_id, "Tiempo de espera del pago agotado", expired=True, now=now)
     return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
 
 
-_HAS_EXTERNAL_SQL = text("SELECT EXISTS (SELECT 1 FROM funding_attempts WHERE intent_id = :id AND kind = 'pse')")
+_HAS_EXTERNAL_SQL = text(
+    f"SELECT EXISTS (SELECT 1 FROM funding_attempts WHERE intent_id = :id AND kind = '{AttemptKind.PSE.value}')")
 
 
 def has_external_funding(session: Session, intent_id: int) -> bool:
     return bool(session.execute(_HAS_EXTERNAL_SQL, {"id": intent_id}).scalar_one())
-
-
-def step_for(state: IntentState, *, external: bool) -> str | None:
-    """Which step drives an intent found in `state` (used by enqueue and the reconciler)."""
-    match state:
-        case IntentState.CREATED:
-            return "hold" if external else "apply"
-        case IntentState.FUNDING:
-            return "expire"
-        case IntentState.FUNDED | IntentState.APPLYING:
-            return "settle"
-        case (IntentState.APPLIED | IntentState.REJECTED | IntentState.FAILED | IntentState.EXPIRED
-              | IntentState.REVERSED):
-            return None
 
 
 __all__ = [

@@ -20,15 +20,20 @@ from db.member_summary import ObligationLine, SavingsLine, obligations_overview,
 from db.models import PaymentIntent
 from db.payments.errors import PAYMENT_ERRORS, NotOwnedError
 from db.payments.history import payment_history
-from db.payments.intents import create_intent, intent_status, overdue_lines, preview_allocation, requirements_table
+from db.payments.intents import (
+    NewIntent,
+    create_intent,
+    intent_status,
+    overdue_lines,
+    preview_allocation,
+    requirements_table,
+)
 from db.payments.planning import ObligationPlan, obligation_plan
-from db.payments.processing import step_for
 from db.payments.receipts import receipt as receipt_data
 from db.payments.snapshots import load_obligations
 from domain.bogota_calendar import BOGOTA, bogota_date
 from domain.money import format_cop
 from domain.payment_request import KIND_PAYMENT, KIND_TRANSFER, MSG_BAD_KEY, PaymentInputError
-from domain.payment_states import IntentState
 from domain.requirements import all_met
 from webapp.auth.guard import current_member_id, member_required
 from webapp.errors import raise_error
@@ -369,20 +374,19 @@ def finish():  # noqa: ANN201
     body = issued["body"]
     try:
         with session_scope() as db:
-            intent_id, created = _create(db, member_id, key, body)
+            intent_id, first_step = _create(db, member_id, key, body)
     except PAYMENT_ERRORS as exc:
         raise_error(getattr(exc, "http_status", 422), str(exc))
-    if created:
-        # A new intent is in `created`: its first step follows from how it is funded, so
-        # the nudge needs no second look at the database.
-        external = Wizard(kind=body["kind"], lines=body["lines"], funding=body["funding"]).request().uses_pse
-        queue.enqueue_intent(intent_id, step_for(IntentState.CREATED, external=external))
+    if first_step is not None:
+        # A new intent: create_intent named its first step from the step table, so the
+        # nudge needs no second look at the database. A replay enqueues nothing.
+        queue.enqueue_intent(intent_id, first_step.value)
     wizard.remember_intent(session, key, intent_id)
     wizard.clear(session)
     return redirect(url_for(".status", intent_id=intent_id), code=303)
 
 
-def _create(db: Any, member_id: int, key: str, body: dict[str, Any]) -> tuple[int, bool]:
+def _create(db: Any, member_id: int, key: str, body: dict[str, Any]) -> NewIntent:
     return create_intent(db, member_id=member_id, idempotency_key=key, kind=body["kind"], lines=body["lines"],
                          funding=body["funding"], today=_today(), settings=_settings())
 
