@@ -21,7 +21,7 @@ from db.engine import session_scope
 from db.models import PaymentIntent
 from db.payments import processing
 from db.payments.processing import StepResult
-from db.payments.reconcile import reconcile
+from db.payments.reconcile import promise_breaches, reconcile
 
 from .faults import fault_point
 
@@ -123,15 +123,39 @@ def enqueue_intent(intent_id: int, step: str | None = None) -> str | None:
     return step
 
 
+def queued_messages() -> int:
+    """Messages waiting in the broker's queue (not yet taken by a worker)."""
+    from .celery_app import app
+
+    with app.connection_for_read() as conn:
+        return conn.default_channel.queue_declare(queue=app.conf.task_default_queue).message_count
+
+
 @shared_task(name="workers.payment_tasks.reconcile_payments", bind=True, acks_late=True)
 def reconcile_payments(self: Task) -> dict[str, object]:
-    """Beat: re-drive intents past their step's deadline; alert on broken promises. No
-    retries: the next beat run is the retry."""
+    """Beat: re-drive intents past their step's deadline, file the hopeless ones for
+    review, then alert on broken promises in a transaction of its own. No retries: the
+    next beat run is the retry."""
     fault_point("reconcile", "task_start")
+    # Alerts first, in a transaction of their own: a claim that fails must not take the
+    # alerts about late payments down with it.
     with session_scope() as session:
-        result = reconcile(session)
-        fault_point("reconcile", "before_commit")
-    fault_point("reconcile", "after_commit")
-    for redrive in result.redrives:
-        enqueue_step(redrive.step, redrive.intent_id)
-    return {"redriven": [r.intent_id for r in result.redrives], "alerts": list(result.alerts)}
+        alerts = promise_breaches(session)
+    redrives: list[int] = []
+    reviewed: list[int] = []
+    # Messages still waiting in the queue are late, not lost: nudging their intents again
+    # would only add duplicates behind them (up to a batch every beat under a backlog).
+    # The claim waits until the queue drains; lost messages (a flushed broker, a killed
+    # worker's redelivery aside) leave it empty and are re-driven then.
+    if queued_messages() == 0:
+        with session_scope() as session:
+            result = reconcile(session)
+            fault_point("reconcile", "before_commit")
+        fault_point("reconcile", "after_commit")
+        for redrive in result.redrives:
+            enqueue_step(redrive.step, redrive.intent_id)
+        redrives = [r.intent_id for r in result.redrives]
+        reviewed = list(result.reviewed)
+    else:
+        log.info("payment reconciler: messages still queued; no re-drive this run")
+    return {"redriven": redrives, "reviewed": reviewed, "alerts": alerts}

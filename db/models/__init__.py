@@ -13,6 +13,7 @@ from .payments import (
     PseTransaction,
     ReceiptCounter,
 )
+from .review import ReviewItem, ReviewKind, ReviewState
 from .products import (
     Card,
     Cdat,
@@ -32,5 +33,6 @@ __all__ = [
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseTransaction", "ReceiptCounter",
+    "ReviewItem", "ReviewKind", "ReviewState",
     "SavingsAccount", "SavingsProduct", "SavingsStatus",
 ]

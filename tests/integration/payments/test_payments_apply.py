@@ -18,6 +18,7 @@ from db.payments.intents import build_request, create_intent, intent_status, ove
 from db.payments.processing import Outcome, apply_intent
 from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
+from domain.payment_steps import Step
 from domain.money import format_cop
 
 from tests.support.payments import (
@@ -123,16 +124,16 @@ def test_replay_same_key_returns_same_intent_and_other_body_is_refused(demo) -> 
     key = new_key()
     body = ([{"obligation_id": demo.aportes_id, "amount": items[demo.aportes_id]}],
             [{"savings_account_id": demo.rentadiario_id, "amount": items[demo.aportes_id]}])
-    first, created = create(demo, *body, key=key)
-    assert created
+    first, step = create(demo, *body, key=key)
+    assert step is Step.APPLY  # a new savings-only intent: the web enqueues the apply step
     # The browser may send lines in another order or amounts as strings: same form, same intent.
     again, created_again = create(demo, [{"obligation_id": str(demo.aportes_id), "amount": str(items[demo.aportes_id])}],
                                   body[1], key=key)
-    assert (again, created_again) == (first, False)
+    assert (again, created_again) == (first, None)
     apply(first)
     after_apply = snapshot()
     # A replay after it was applied still answers with the same intent, not a new payment.
-    assert create(demo, *body, key=key) == (first, False)
+    assert create(demo, *body, key=key) == (first, None)
     with pytest.raises(IdempotencyConflict) as err:
         create(demo, [{"obligation_id": demo.aportes_id, "amount": items[demo.aportes_id] - 1}],
                [{"savings_account_id": demo.rentadiario_id, "amount": items[demo.aportes_id] - 1}], key=key)
@@ -307,7 +308,7 @@ def test_intent_lines_and_attempts_are_written_in_one_go_in_request_order(demo) 
          gmf(f.amount) if f.savings_account_id == demo.rentahorrito_id else Decimal("0.00"))
         for f in request.funding]
     assert gmf(Decimal("1000")) > 0  # so the GMF column is really tested
-    assert create(demo, lines, funding, key=key) == (intent_id, False)
+    assert create(demo, lines, funding, key=key) == (intent_id, None)
     with session_scope() as session:
         counts = session.execute(text(
             "SELECT (SELECT count(*) FROM payment_intent_lines WHERE intent_id = :id), "
