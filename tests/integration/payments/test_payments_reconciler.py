@@ -4,6 +4,7 @@ promise goes to review instead of expiring, and alerts in a transaction of their
 from __future__ import annotations
 
 import dataclasses
+import re
 import logging
 from datetime import datetime, timedelta
 
@@ -201,3 +202,29 @@ def test_no_renudge_while_messages_are_only_queued(demo, redis_client) -> None: 
     redis_client.delete("celery")  # a worker took it (and will apply `queued`)
     assert sorted(payment_tasks.reconcile_payments()["redriven"]) == sorted([queued, lost])
     assert redis_client.llen("celery") == 2
+
+
+def test_zona_review_lists_the_open_items(demo, poison_payment, redis_client, capsys) -> None:  # noqa: ANN001
+    from zona_privada.cli import main
+
+    assert main(["review"]) == 0
+    assert "no open items" in capsys.readouterr().out
+    intent_id = one_intent(demo)
+    with session_scope() as session:
+        session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5),
+                                                     redrive_count=get_settings().reconciler_redrive_max))
+        assert reconcile(session).reviewed == (intent_id,)
+    assert main(["review"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [l for l in out.splitlines() if ReviewKind.REDRIVES_EXHAUSTED.value in l]
+    assert f" {intent_id} " in line and "reintentos" in line
+
+
+def test_the_databases_partial_index_covers_the_open_states(demo) -> None:  # noqa: ANN001
+    from domain.payment_steps import OPEN_STATES
+
+    with session_scope() as session:
+        indexdef = session.execute(text(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_payment_intents_pending_deadline'")).scalar_one()
+    predicate = indexdef.split("WHERE", 1)[1]
+    assert set(re.findall(r"'([a-z_]+)'", predicate)) == {s.value for s in OPEN_STATES}

@@ -124,7 +124,8 @@ def test_two_phase_hold_posted_then_applied(demo, redis_client) -> None:  # noqa
     assert held["journal_entries"] == snapshot()["journal_entries"]
     with session_scope() as session:
         result = processing.mark_funded(session, intent_id)
-    assert result.next_steps == ("settle",)
+    # It moved the state: it says so (never "nothing to do") and names the next step.
+    assert result.outcome is Outcome.FUNDED and result.next_steps == ("settle",)
     assert payment_tasks.settle_intent(intent_id)["outcome"] == "applied"
     settled = snapshot()
     assert payment_tasks.settle_intent(intent_id)["outcome"] == "nothing_to_do" and snapshot() == settled
