@@ -39,19 +39,6 @@ from .snapshots import SavingsRow, active_obligation_ids, load_accounts, load_ob
 
 ZERO = Decimal("0.00")
 
-# What the status page shows for each state: recibido → fondeado → aplicado.
-STATE_LABELS: dict[IntentState, str] = {
-    IntentState.CREATED: "recibido",
-    IntentState.FUNDING: "recibido",
-    IntentState.FUNDED: "fondeado",
-    IntentState.APPLIED: "aplicado",
-    IntentState.REJECTED: "rechazado",
-    IntentState.FAILED: "fallido",
-    IntentState.EXPIRED: "vencido",
-    IntentState.REVERSED: "reversado",
-}
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -342,7 +329,6 @@ def intent_status(
         "intent_id": intent.id,
         "kind": intent.kind.value,
         "state": intent.state.value,
-        "etapa": STATE_LABELS[intent.state],
         "terminal": intent.state.is_terminal(),
         "total_amount": str(intent.total_amount),
         "created_at": _iso(intent.created_at),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +23,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from domain.allocation import ALLOCATION_ORDER
 from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
 from domain.payment_request import FundingRequest, LineRequest, PaymentRequest
@@ -49,7 +49,8 @@ from domain.requirements import REASON_DAY_LIMIT, REASON_INSUFFICIENT, REASON_TX
 from zona_privada.settings import Settings, get_settings
 
 from .. import chart, outbox
-from ..ledger import Posting, credit, debit, post_entry
+from ..ledger import post_entry
+from ..posting import EntryAmounts
 from ..models import IntentKind
 from .gmf import debit_gmf
 from .planning import ObligationPlan, split_amount
@@ -282,7 +283,7 @@ def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now:
     """Debit the sources (plus GMF), credit what each line pays, in ONE journal entry;
     store the allocation rows and update the installments."""
     ids = chart.coop_account_ids(session)
-    amounts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # ledger account → [debit, credit]
+    amounts = EntryAmounts()  # the payment's posting recipe (db/posting.py)
     total_gmf = ZERO
     posted: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     for attempt in intent.attempts:
@@ -295,36 +296,31 @@ def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now:
         # hold reserved, below the minimum balance).
         tax = attempt.gmf_amount if attempt.state is AttemptState.HELD else debit_gmf(account, attempt.amount)
         total_gmf += tax
-        amounts[account.ledger_account_id][0] += attempt.amount + tax
+        amounts.debit(account.ledger_account_id, attempt.amount + tax)
         posted.append((attempt, AttemptState.POSTED, tax))  # from pending, or held (settle)
     if total_gmf:
-        amounts[ids["gmf_payable"]][1] += total_gmf
+        amounts.credit(ids["gmf_payable"], total_gmf)
     allocation_rows: list[dict[str, object]] = []
     for line in intent.lines:
         if line.target_savings_account_id is not None:
-            amounts[locked.accounts[line.target_savings_account_id].ledger_account_id][1] += line.amount
+            amounts.credit(locked.accounts[line.target_savings_account_id].ledger_account_id, line.amount)
             continue
         assert line.obligation_id is not None
         obligation = locked.obligations[line.obligation_id]
         plan = locked.plans[line.obligation_id]
         split = split_amount(plan, line.amount)
         for row in split.rows:
-            amounts[obligation.ledger_account_id][1] += row.principal
-            amounts[ids["interest_income"]][1] += row.interest
-            amounts[ids["insurance_payable"]][1] += row.fees
-            amounts[ids["late_interest_income"]][1] += row.late_interest
+            amounts.credit_installment(ids, obligation.ledger_account_id, row)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": row.installment_id,
-                "late_interest": row.late_interest, "fees": row.fees, "interest": row.interest,
-                "principal": row.principal, "is_prepayment": False,
+                **{c.value: row.amount(c) for c in ALLOCATION_ORDER}, "is_prepayment": False,
             })
         later_left = bool(plan.later_installments)
         if split.prepayment > 0:
-            amounts[obligation.ledger_account_id][1] += split.prepayment
+            amounts.credit(obligation.ledger_account_id, split.prepayment)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": None,
-                "late_interest": ZERO, "fees": ZERO, "interest": ZERO, "principal": split.prepayment,
-                "is_prepayment": True,
+                **{c.value: ZERO for c in ALLOCATION_ORDER}, "principal": split.prepayment, "is_prepayment": True,
             })
             later_left = _reschedule(session, obligation, plan, split.prepayment,
                                      line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
@@ -338,7 +334,7 @@ def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now:
         session,
         kind="transfer" if intent.kind is IntentKind.TRANSFER else "payment",
         description=f"{'Transferencia' if intent.kind is IntentKind.TRANSFER else 'Pago'} Zona Privada No. {intent.id}",
-        postings=_net_postings(amounts),
+        postings=amounts.postings(),
         payment_intent_id=intent.id,
     )
     if allocation_rows:
@@ -347,21 +343,9 @@ def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now:
 
         session.execute(_ALLOCATE_SQL, {
             "intent_id": intent.id, "line_ids": column("line_id"), "obligation_ids": column("obligation_id"),
-            "installment_ids": column("installment_id"), "late_interest": column("late_interest"),
-            "fees": column("fees"), "interest": column("interest"), "principal": column("principal"),
+            "installment_ids": column("installment_id"), **{c.value: column(c.value) for c in ALLOCATION_ORDER},
             "is_prepayment": column("is_prepayment"),
         })
-
-
-def _net_postings(amounts: Mapping[int, list[Decimal]]) -> list[Posting]:
-    postings: list[Posting] = []
-    for account_id in sorted(amounts):
-        dr, cr = amounts[account_id]
-        if dr > cr:
-            postings.append(debit(account_id, dr - cr))
-        elif cr > dr:
-            postings.append(credit(account_id, cr - dr))
-    return postings
 
 
 def _reschedule(

@@ -40,6 +40,7 @@ from webapp.errors import raise_error
 from webapp.zone.frame import render_zone
 
 from . import bp, otp, queue, texts, wizard
+from .presentation import stage_of
 from .wizard import StepError, Wizard
 
 
@@ -402,9 +403,11 @@ def _status(member_id: int, intent_id: int) -> dict[str, Any]:
         raise_error(404, str(exc))
     deadline = datetime.fromisoformat(data["promise_deadline_at"])
     left_s = max(0, int((deadline - datetime.now(timezone.utc)).total_seconds()))
+    stage = stage_of(data["state"])
     return {
         **data,
-        "etapa_texto": texts.STAGE_LABELS.get(data["etapa"], data["etapa"]),
+        "etapa": stage,
+        "etapa_texto": texts.STAGE_LABELS.get(stage, stage),
         "total_texto": format_cop(Decimal(data["total_amount"])),
         "creado_texto": texts.bogota_moment(data["created_at"]),
         "aplicado_texto": texts.bogota_moment(data["applied_at"]) if data["applied_at"] else None,
@@ -458,7 +461,8 @@ def history():  # noqa: ANN201
         before_id = int(raw_before)
     page_size = 20
     with session_scope() as db:
-        items = payment_history(db, member_id, limit=page_size, before_id=before_id)
+        items = [{**item, "etapa": stage_of(str(item["state"]))}
+                 for item in payment_history(db, member_id, limit=page_size, before_id=before_id)]
     labels = _labels(member_id)
     older = url_for(".history", antes=items[-1]["intent_id"]) if len(items) == page_size else None
     return _page("payments/historial.html", items=items, labels=labels, older=older)

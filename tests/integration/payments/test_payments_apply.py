@@ -76,7 +76,7 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
 
     with session_scope() as session:
         status = intent_status(session, demo.member_id, intent_id)
-        assert status["state"] == "applied" and status["etapa"] == "aplicado" and status["receipt_number"] == 1
+        assert status["state"] == "applied" and status["receipt_number"] == 1
         stored = [(a["obligation_id"], a["late_interest"], a["fees"], a["interest"], a["principal"])
                   for a in status["allocation"]]
         shown = [(l["obligation_id"], r["late_interest"], r["fees"], r["interest"], r["principal"])
@@ -94,7 +94,7 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
         subject, body = receipt_emails(session, [intent_id])[intent_id]
         assert "0000000001" in subject and "$38,000.00" in body and "$34,200.00" in body
         history = payment_history(session, demo.member_id)
-        assert [h["intent_id"] for h in history] == [intent_id] and history[0]["etapa"] == "aplicado"
+        assert [h["intent_id"] for h in history] == [intent_id] and history[0]["state"] == "applied"
         entry_lines = session.execute(text(
             "SELECT count(*) FROM journal_entries WHERE payment_intent_id = :i"), {"i": intent_id}).scalar_one()
         assert entry_lines == 1

@@ -90,3 +90,11 @@ def test_partial_index_predicate_is_the_step_tables() -> None:
 @pytest.mark.parametrize("state", list(IntentState))
 def test_is_terminal_matches_the_table(state: IntentState) -> None:
     assert state.is_terminal() is (state not in {spec.expects for spec in STEPS.values()})
+
+
+def test_every_state_has_a_stage_shown_by_the_web() -> None:
+    from webapp.payments.presentation import STAGE_OF_STATE
+    from webapp.payments.texts import STAGE_LABELS
+
+    assert set(STAGE_OF_STATE) == set(IntentState)
+    assert set(STAGE_OF_STATE.values()) <= set(STAGE_LABELS)
