@@ -23,7 +23,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from domain.allocation import ALLOCATION_ORDER
+from domain.allocation import ALLOCATION_ORDER, PAID_PREFIX
 from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
 from domain.payment_request import FundingRequest, LineRequest, PaymentRequest
@@ -120,24 +120,22 @@ _AUDIT_SQL = text("""
 # The allocation rows, and what each pays added to its installment, in one statement.
 # Under the obligation's lock; the installments' CHECK keeps every component within
 # what was billed.
-_ALLOCATE_SQL = text("""
+_COMPONENTS = [c.value for c in ALLOCATION_ORDER]  # late_interest, fees, interest, principal
+_ALLOCATE_SQL = text(f"""
     WITH rows AS (
         SELECT * FROM unnest(CAST(:line_ids AS bigint[]), CAST(:obligation_ids AS integer[]),
-                             CAST(:installment_ids AS integer[]), CAST(:late_interest AS numeric[]),
-                             CAST(:fees AS numeric[]), CAST(:interest AS numeric[]), CAST(:principal AS numeric[]),
+                             CAST(:installment_ids AS integer[]),
+                             {", ".join(f"CAST(:{c} AS numeric[])" for c in _COMPONENTS)},
                              CAST(:is_prepayment AS boolean[]))
-               WITH ORDINALITY AS r(line_id, obligation_id, installment_id, late_interest, fees, interest,
-                                   principal, is_prepayment, n)
+               WITH ORDINALITY AS r(line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)}, is_prepayment, n)
     ), stored AS (
-        INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest,
-                                 principal, is_prepayment)
-        SELECT :intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest, principal,
-               is_prepayment
+        INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)},
+                                 is_prepayment)
+        SELECT :intent_id, line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)}, is_prepayment
         FROM rows ORDER BY n
     )
     UPDATE installments i
-    SET paid_late_interest = i.paid_late_interest + r.late_interest, paid_fees = i.paid_fees + r.fees,
-        paid_interest = i.paid_interest + r.interest, paid_principal = i.paid_principal + r.principal
+    SET {", ".join(f"{PAID_PREFIX}{c} = i.{PAID_PREFIX}{c} + r.{c}" for c in _COMPONENTS)}
     FROM rows r WHERE i.id = r.installment_id""")
 _RESCHEDULE_SQL = text(
     "UPDATE installments SET due_date = :due_date, principal = :principal, interest = :interest, fees = :fees "
