@@ -23,6 +23,7 @@ class ReviewState(StrEnum):
 class ReviewKind(StrEnum):
     REDRIVES_EXHAUSTED = "redrives_exhausted"  # the step kept missing its deadline
     AWAITING_PAST_DEADLINE = "awaiting_past_deadline"  # PSE may still approve, promise broken
+    FAILED_AWAITING_APPROVAL = "failed_awaiting_approval"  # failed at settle; PSE may still approve
 
 
 class ReviewItem(Base):

@@ -51,7 +51,7 @@ from zona_privada.settings import Settings, get_settings
 from .. import chart, outbox
 from ..ledger import post_entry
 from ..posting import EntryAmounts
-from ..models import IntentKind
+from ..models import IntentKind, ReviewKind, ReviewState
 from .gmf import debit_gmf
 from .planning import ObligationPlan, split_amount
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
@@ -474,13 +474,26 @@ def settle_intent(
 _HOLD_COVERED = frozenset({REASON_INSUFFICIENT, REASON_TX_LIMIT, REASON_DAY_LIMIT})
 
 
+_FILE_REVIEW_SQL = text(f"""
+    INSERT INTO review_items (kind, payment_intent_id, reason, amount, detail)
+    VALUES (:kind, :intent_id, :reason, :amount, CAST(:detail AS jsonb))
+    ON CONFLICT (payment_intent_id) WHERE state = '{ReviewState.OPEN.value}' DO NOTHING""")
+
+
 def _fail(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
     _move(session, step, intent, IntentState.FAILED, now, reason=reason)
     # Only the holds are undone. An attempt PSE may still approve (pending, unknown) is
-    # left as it is, never failed locally (DESIGN §5): the reconciler puts the intent in
-    # the review queue, where a late approval is applied or refunded.
-    if any(may_still_be_approved(a.kind, a.state) for a in intent.attempts):
-        log.warning("failed payment intent has an attempt PSE may still approve",
+    # left as it is, never failed locally (DESIGN §5): the intent goes to the review
+    # queue in this same transaction, where a late approval is applied or refunded.
+    awaiting = [a for a in intent.attempts if may_still_be_approved(a.kind, a.state)]
+    if awaiting:
+        session.execute(_FILE_REVIEW_SQL, {
+            "kind": ReviewKind.FAILED_AWAITING_APPROVAL.value, "intent_id": intent.id, "amount": intent.total_amount,
+            "reason": f"El pago falló ({reason[:120]}) con un intento que PSE aún puede aprobar",
+            "detail": json.dumps({"attempts": [{"id": a.id, "kind": a.kind.value, "state": a.state.value,
+                                                "amount": str(a.amount)} for a in awaiting]}),
+        })
+        log.warning("failed payment intent has an attempt PSE may still approve: filed for review",
                     extra={"payment_intent_id": intent.id})
     _void_held(session, step, intent, now)
     log.warning("payment intent failed", extra={"payment_intent_id": intent.id, "reason": reason})

@@ -228,3 +228,29 @@ def test_the_databases_partial_index_covers_the_open_states(demo) -> None:  # no
             "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_payment_intents_pending_deadline'")).scalar_one()
     predicate = indexdef.split("WHERE", 1)[1]
     assert set(re.findall(r"'([a-z_]+)'", predicate)) == {s.value for s in OPEN_STATES}
+
+
+def test_a_failed_settle_leaves_an_unknown_attempt_alone_and_files_it_for_review(demo, redis_client) -> None:  # noqa: ANN001
+    """Old code: _fail moved every non-held attempt to `failed` and raised
+    IllegalTransition on an `unknown` one (so the reconciler re-drove the intent forever)."""
+    from db.payments import processing
+    from db.payments.processing import Outcome
+
+    intent_id = one_intent(demo, demo.aportes_id)
+    assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
+    with session_scope() as session:
+        attempt_id = session.execute(text(
+            "INSERT INTO funding_attempts (intent_id, kind, state, amount, gmf_amount) "
+            "VALUES (:i, 'pse', 'pending', 1000, 0) RETURNING id"), {"i": intent_id}).scalar_one()
+        session.execute(text("UPDATE funding_attempts SET state = 'unknown' WHERE id = :a"), {"a": attempt_id})
+        assert processing.mark_funded(session, intent_id).outcome is Outcome.FUNDED
+        # Meanwhile the obligation stopped being payable: settle must fail, nothing applied in part.
+        session.execute(text("UPDATE obligations SET status = 'closed' WHERE id = :o"), {"o": demo.aportes_id})
+    assert payment_tasks.settle_intent(intent_id)["state"] == "failed"
+    with session_scope() as session:
+        states = dict(session.execute(text(
+            "SELECT kind::text, state::text FROM funding_attempts WHERE intent_id = :i"), {"i": intent_id}).all())
+        assert states == {"savings": "voided", "pse": "unknown"}  # the hold freed; PSE's answer still awaited
+        (item,) = session.execute(select(ReviewItem)).scalars().all()
+        assert item.kind == ReviewKind.FAILED_AWAITING_APPROVAL.value and item.payment_intent_id == intent_id
+        assert [a["id"] for a in item.detail["attempts"]] == [attempt_id]
