@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -62,6 +63,7 @@ _CLAIM_SQL = text(f"""
     WITH due AS (
         SELECT p.id FROM payment_intents p
         WHERE p.state IN ({states_sql(OPEN_STATES)}) AND p.step_deadline_at <= :now
+          AND NOT (p.id = ANY(CAST(:queued AS bigint[])))
         ORDER BY p.step_deadline_at
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -105,15 +107,20 @@ _CLAIM_SQL = text(f"""
     SELECT id, state, redrive_count, external, reviewed FROM claimed ORDER BY id""")
 
 
-def reconcile(session: Session, *, now: datetime | None = None, settings: Settings | None = None) -> ReconcileResult:
+def reconcile(
+    session: Session, *, now: datetime | None = None, settings: Settings | None = None,
+    queued: Collection[int] = (),
+) -> ReconcileResult:
     """Claim the due intents in one statement; returns the steps to enqueue after commit
-    and the intents filed for review. The caller commits."""
+    and the intents filed for review. `queued`: intents whose message still waits in the
+    broker, left alone (not lost, only late). The caller commits."""
     settings = settings or get_settings()
     now = now or utcnow()
     rows = session.execute(_CLAIM_SQL, {
         "now": now, "batch": settings.reconciler_batch, "redrive_max": settings.reconciler_redrive_max,
         "promise_cutoff": now - timedelta(seconds=settings.payment_promise_s),
         "deadline_s": settings.intent_step_deadline_s, "factor_max": BACKOFF_FACTOR_MAX,
+        "queued": sorted(queued),
     }).all()
     redrives: list[Redrive] = []
     reviewed: list[int] = []

@@ -4,6 +4,7 @@ promise goes to review instead of expiring, and alerts in a transaction of their
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import logging
 from datetime import datetime, timedelta
@@ -191,17 +192,20 @@ def test_alerts_do_not_roll_back_with_the_claim(demo, redis_client, caplog) -> N
     assert payment_tasks.reconcile_payments()["alerts"] == [intent_id]
 
 
-def test_no_renudge_while_messages_are_only_queued(demo, redis_client) -> None:  # noqa: ANN001
+def test_no_renudge_of_a_message_that_is_only_queued(demo, redis_client) -> None:  # noqa: ANN001
     queued = one_intent(demo)
     payment_tasks.enqueue_intent(queued)  # its message waits in the broker (no worker here)
     lost = one_intent(demo, demo.aportes_id)  # its message was lost
     with session_scope() as session:
         session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5)))
-    assert payment_tasks.reconcile_payments()["redriven"] == []
-    assert redis_client.llen("celery") == 1  # no duplicate behind the waiting message
-    redis_client.delete("celery")  # a worker took it (and will apply `queued`)
-    assert sorted(payment_tasks.reconcile_payments()["redriven"]) == sorted([queued, lost])
-    assert redis_client.llen("celery") == 2
+    assert payment_tasks.reconcile_payments()["redriven"] == [lost]
+    messages = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("celery", 0, -1)]
+    assert sorted(messages) == sorted([f"[{queued}]", f"[{lost}]"])  # no duplicate behind the waiting one
+    with session_scope() as session:  # the queued one was not claimed: no count, no new deadline
+        assert session.get(PaymentIntent, queued).redrive_count == 0
+    redis_client.delete("celery")  # both messages lost now (a flushed broker)
+    assert sorted(payment_tasks.reconcile_payments()["redriven"]) == [queued]  # `lost` backs off
+    assert redis_client.llen("celery") == 1
 
 
 def test_zona_review_lists_the_open_items(demo, poison_payment, redis_client, capsys) -> None:  # noqa: ANN001
