@@ -19,8 +19,24 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Table, any_, bindparam, cast, func, literal_column, null, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Select,
+    Table,
+    TextualSelect,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
 
 from domain.amortization import PrepaymentMode
@@ -65,6 +81,33 @@ def field_names(snapshot: type, *, leave_out: Iterable[str] = ()) -> tuple[str, 
 def build(snapshot: type, mapping: Mapping[str, Any], names: Sequence[str], prefix: str = "", **extra: Any) -> Any:
     """The snapshot from a row's mapping, by name."""
     return snapshot(**{n: mapping[prefix + n] for n in names}, **extra)
+
+
+# The generic PostgreSQL dialect: no ::type casts on binds, so text() sees :name params.
+_DIALECT = PGDialect(paramstyle="named")
+
+
+@dataclass(frozen=True, slots=True)
+class Precompiled:
+    """A Core statement compiled once, at import, into text with its typed result columns,
+    and the constants it binds (passed again on every execution)."""
+
+    statement: TextualSelect
+    constants: Mapping[str, Any]
+
+    def run(self, session: Session, params: Mapping[str, Any]) -> Any:
+        return session.execute(self.statement, {**self.constants, **params})
+
+
+def precompiled(statement: Select[Any]) -> Precompiled:
+    """The statement is still built on the models' tables and read by name; compiling it
+    once spares SQLAlchemy's per-execution cache key of a Core select, which on the
+    payment hot path (up to six such reads per payment) measurably cost CPU
+    (bench/bench_payment_cpu.py: create_intent about +0.3 ms without this)."""
+    compiled = statement.compile(dialect=_DIALECT)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    sql = text(str(compiled)).columns(*(column(c.name, c.type) for c in statement.selected_columns))
+    return Precompiled(sql, constants)
 
 
 def _ids() -> Any:
@@ -140,6 +183,10 @@ _UNPAID = (
     .order_by(_installments.c.obligation_id, _installments.c.due_date, _installments.c.number)
 )
 
+_OBLIGATIONS_SQL = precompiled(_OBLIGATIONS)
+_OBLIGATIONS_LOCK_SQL = precompiled(_OBLIGATIONS_LOCK)
+_UNPAID_SQL = precompiled(_UNPAID)
+
 
 def load_obligations(
     session: Session, member_id: int, ids: Iterable[int], *, lock: bool = False
@@ -149,11 +196,12 @@ def load_obligations(
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = session.execute(_OBLIGATIONS_LOCK if lock else _OBLIGATIONS, {"ids": wanted, "member_id": member_id}).all()
+    rows = (_OBLIGATIONS_LOCK_SQL if lock else _OBLIGATIONS_SQL).run(
+        session, {"ids": wanted, "member_id": member_id}).all()
     if len(rows) != len(wanted):
         raise NotOwnedError(MSG_NOT_YOURS_OBLIGATION)
     unpaid: dict[int, list[InstallmentRow]] = {oid: [] for oid in wanted}
-    for r in session.execute(_UNPAID, {"ids": wanted}):
+    for r in _UNPAID_SQL.run(session, {"ids": wanted}):
         m = r._mapping
         unpaid[m["of_obligation"]].append(build(InstallmentRow, m, _INSTALLMENT_FIELDS))
     out: dict[int, ObligationRow] = {}
@@ -225,6 +273,9 @@ _LOCK_ACCOUNTS = (
     .with_for_update()
 )
 
+_ACCOUNTS_SQL = precompiled(_ACCOUNTS)
+_LOCK_ACCOUNTS_SQL = precompiled(_LOCK_ACCOUNTS)
+
 
 def load_accounts(
     session: Session, member_id: int, ids: Iterable[int], *, lock: bool = False,
@@ -236,10 +287,9 @@ def load_accounts(
     if not wanted:
         return {}
     if lock:
-        session.execute(_LOCK_ACCOUNTS, {"ids": wanted, "member_id": member_id})
-    rows = session.execute(
-        _ACCOUNTS, {"ids": wanted, "member_id": member_id, "exclude_intent_id": exclude_intent_id}
-    ).all()
+        _LOCK_ACCOUNTS_SQL.run(session, {"ids": wanted, "member_id": member_id})
+    rows = _ACCOUNTS_SQL.run(
+        session, {"ids": wanted, "member_id": member_id, "exclude_intent_id": exclude_intent_id}).all()
     if len(rows) != len(wanted):
         raise NotOwnedError(MSG_NOT_YOURS_ACCOUNT)
     out: dict[int, SavingsRow] = {}
@@ -317,15 +367,18 @@ _LINES_AND_ATTEMPTS = select(
 _LINES_AND_ATTEMPTS = select(_LINES_AND_ATTEMPTS.subquery("parts")).order_by(
     "part", "line_id", "attempt_id")
 
+_LOCK_INTENT_SQL = precompiled(_LOCK_INTENT)
+_LINES_AND_ATTEMPTS_SQL = precompiled(_LINES_AND_ATTEMPTS)
+
 
 def lock_intent(session: Session, intent_id: int) -> IntentRow | None:
     """Lock the intent row (DESIGN §4 rule 1) and read its lines and funding attempts."""
-    head = session.execute(_LOCK_INTENT, {"id": intent_id}).first()
+    head = _LOCK_INTENT_SQL.run(session, {"id": intent_id}).first()
     if head is None:
         return None
     lines: list[LineRow] = []
     attempts: list[AttemptRow] = []
-    for r in session.execute(_LINES_AND_ATTEMPTS, {"id": intent_id}):
+    for r in _LINES_AND_ATTEMPTS_SQL.run(session, {"id": intent_id}):
         m = r._mapping
         if m["part"] == "line":
             line = build(LineRow, m, _LINE_FIELDS, "line_")
