@@ -20,7 +20,8 @@ from domain.bogota_calendar import add_months, monthly_due_dates
 from domain.money import to_money
 
 from . import chart
-from .ledger import Posting, credit, debit, post_entry
+from .ledger import credit, debit, post_entry
+from .posting import EntryAmounts
 from .models import (
     Credential,
     Installment,
@@ -244,18 +245,14 @@ def collect_from_payroll(session: Session, obligation: Obligation, installment: 
     outstanding = installment.outstanding
     (row,) = allocate(outstanding, [installment.as_due()]).rows
     installment.record(row)
-    postings: list[Posting] = [
-        debit(ids["banks"], outstanding),
-        credit(obligation.ledger_account_id, row.principal),
-        credit(ids["interest_income"], row.interest),
-        credit(ids["insurance_payable"], row.fees),
-        credit(ids["late_interest_receivable"], row.late_interest),  # accrued daily (db/accruals.py)
-    ]
+    amounts = EntryAmounts()  # the same recipe as a member's payment (db/posting.py)
+    amounts.debit(ids["banks"], outstanding)
+    amounts.credit_installment(ids, obligation.ledger_account_id, row)
     return post_entry(
         session,
         kind="payroll_collection",
         description=f"Recaudo nómina {obligation.description} cuota {installment.number}",
-        postings=[p for p in postings if p.debit or p.credit],
+        postings=amounts.postings(),
     )
 
 

@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from domain.capacity import payment_capacity, seniority_months
 
+from domain.balances import available_balance
+
+from .holds import held_amount
 from .ledger import balances
-from .models import Hold, Installment, Member, Obligation, PayrollDiscount, SavingsAccount
-from domain.payment_states import HoldState
+from .models import Installment, Member, Obligation, PayrollDiscount, SavingsAccount
 
 ZERO = Decimal("0")
 
@@ -103,7 +105,7 @@ class SavingsLine:
 
     @property
     def available(self) -> Decimal:
-        return max(ZERO, self.balance - self.held - self.minimum_balance)
+        return available_balance(self.balance, self.held, self.minimum_balance)
 
 
 def savings_overview(session: Session, member_id: int) -> list[SavingsLine]:
@@ -111,13 +113,10 @@ def savings_overview(session: Session, member_id: int) -> list[SavingsLine]:
         select(SavingsAccount).where(SavingsAccount.member_id == member_id).order_by(SavingsAccount.id)
     ).scalars().all()
     by_ledger = balances(session, [a.ledger_account_id for a in accounts])
-    held = dict(
-        session.execute(
-            select(Hold.savings_account_id, func.sum(Hold.amount))
-            .where(Hold.savings_account_id.in_([a.id for a in accounts]), Hold.state == HoldState.PENDING)
-            .group_by(Hold.savings_account_id)
-        ).all()
-    )
+    held = dict(session.execute(
+        select(SavingsAccount.id, held_amount(SavingsAccount.id))
+        .where(SavingsAccount.id.in_([a.id for a in accounts]))
+    ).all())
     return [
         SavingsLine(
             savings_account_id=a.id,

@@ -24,12 +24,16 @@ class Component(StrEnum):
     PRINCIPAL = "principal"
 
 
+# The four components of an installment, in the order a payment settles them; the one
+# list every sum, allocation row and SQL statement over them is built from.
 ALLOCATION_ORDER: tuple[Component, ...] = (
     Component.LATE_INTEREST,
     Component.FEES,
     Component.INTEREST,
     Component.PRINCIPAL,
 )
+# An installment stores, next to each billed component, what was paid of it.
+PAID_PREFIX = "paid_"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,11 @@ class IntentState(StrEnum):
     CREATED = "created"
     FUNDING = "funding"
     FUNDED = "funded"
-    APPLYING = "applying"
+    # No APPLYING state (issue 9): applying is the inside of ONE transaction (apply_intent,
+    # settle_intent), so nobody outside it could ever see the row in it, and storing it
+    # would cost an extra UPDATE on the hot path for a state no reader can observe. The
+    # database enum keeps the old label (PostgreSQL cannot drop an enum value in place);
+    # migration 0006 forbids it with a CHECK.
     APPLIED = "applied"
     REJECTED = "rejected"
     FAILED = "failed"
@@ -33,7 +37,7 @@ class IntentState(StrEnum):
 
     def is_terminal(self) -> bool:
         match self:
-            case IntentState.CREATED | IntentState.FUNDING | IntentState.FUNDED | IntentState.APPLYING:
+            case IntentState.CREATED | IntentState.FUNDING | IntentState.FUNDED:
                 return False
             # APPLIED is an end for the payment processor: the member's payment is done.
             # Its one way out, REVERSED, is a later operator decision booked as new
@@ -85,23 +89,13 @@ _NONE: frozenset[IntentState] = frozenset()
 
 INTENT_TRANSITIONS: Mapping[IntentState, frozenset[IntentState]] = MappingProxyType(
     {
-        # Straight to FUNDED/APPLYING: a savings-only payment is applied in one transaction.
-        IntentState.CREATED: frozenset(
-            {
-                IntentState.FUNDING,
-                IntentState.FUNDED,
-                IntentState.APPLYING,
-                IntentState.REJECTED,
-                IntentState.EXPIRED,
-                IntentState.FAILED,
-            }
-        ),
-        IntentState.FUNDING: frozenset(
-            {IntentState.FUNDED, IntentState.REJECTED, IntentState.EXPIRED, IntentState.FAILED}
-        ),
-        IntentState.FUNDED: frozenset({IntentState.APPLYING, IntentState.FAILED}),
-        IntentState.APPLYING: frozenset({IntentState.APPLIED, IntentState.FAILED}),
-        # The only exit from a terminal state; see IntentState.is_terminal.
+        # Each move is one a step of domain.payment_steps.STEPS makes (a test holds the
+        # two equal): created → applied is a savings-only payment in one transaction.
+        IntentState.CREATED: frozenset({IntentState.FUNDING, IntentState.APPLIED, IntentState.REJECTED}),
+        IntentState.FUNDING: frozenset({IntentState.FUNDED, IntentState.REJECTED, IntentState.EXPIRED}),
+        IntentState.FUNDED: frozenset({IntentState.APPLIED, IntentState.FAILED}),
+        # The only exit from a terminal state, an operator's decision (no step makes it);
+        # see IntentState.is_terminal.
         IntentState.APPLIED: frozenset({IntentState.REVERSED}),
         IntentState.REJECTED: _NONE,
         IntentState.FAILED: _NONE,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from domain.balances import available_balance
 from domain.money import format_cop, gmf
 
 ZERO = Decimal("0.00")
@@ -77,8 +78,7 @@ class AccountFacts:
 
     @property
     def available(self) -> Decimal:
-        """Balance − holds − minimum (never shown below zero)."""
-        return max(ZERO, self.balance - self.held - self.minimum_balance)
+        return available_balance(self.balance, self.held, self.minimum_balance)
 
     @property
     def needed(self) -> Decimal:

@@ -8,6 +8,7 @@ errors (connection loss, serialization failure, deadlock), bounded, with backoff
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from db.engine import session_scope
 from db.models import PaymentIntent
 from db.payments import processing
 from db.payments.processing import StepResult
-from db.payments.reconcile import reconcile
+from db.payments.reconcile import promise_breaches, reconcile
 
 from .faults import fault_point
 
@@ -102,6 +103,9 @@ STEP_TASKS: dict[str, Task] = {
 }
 
 
+STEP_TASK_NAMES = frozenset(task.name for task in STEP_TASKS.values())
+
+
 def enqueue_step(step: str, intent_id: int) -> None:
     STEP_TASKS[step].apply_async(args=[intent_id])
 
@@ -123,15 +127,56 @@ def enqueue_intent(intent_id: int, step: str | None = None) -> str | None:
     return step
 
 
+# Above this many waiting messages the queue is a backlog: its messages are late, not
+# lost, and reading them all every beat would cost more than it saves.
+QUEUE_SCAN_MAX = 5000
+
+
+def queued_intent_ids() -> set[int] | None:
+    """Intents whose step message still waits in the broker's queue (None: a backlog
+    too long to read; treat every intent as queued). Read-only: LLEN, then LRANGE."""
+    import redis
+
+    from zona_privada.settings import get_settings
+
+    from .celery_app import app
+
+    client = redis.Redis.from_url(get_settings().broker_redis_url)
+    try:
+        queue = app.conf.task_default_queue
+        if client.llen(queue) > QUEUE_SCAN_MAX:
+            return None
+        queued: set[int] = set()
+        for raw in client.lrange(queue, 0, QUEUE_SCAN_MAX):
+            headers = json.loads(raw).get("headers") or {}
+            if headers.get("task") in STEP_TASK_NAMES:
+                # Kombu keeps the task's arguments readable in `argsrepr` ("[42]").
+                queued.update(int(a) for a in json.loads(headers.get("argsrepr") or "[]"))
+        return queued
+    finally:
+        client.close()
+
+
 @shared_task(name="workers.payment_tasks.reconcile_payments", bind=True, acks_late=True)
 def reconcile_payments(self: Task) -> dict[str, object]:
-    """Beat: re-drive intents past their step's deadline; alert on broken promises. No
+    """Beat: alert on broken promises (in a transaction of its own), then re-drive the
+    intents past their step's deadline and file the hopeless ones for review. No
     retries: the next beat run is the retry."""
     fault_point("reconcile", "task_start")
+    # Alerts first, on their own: a claim that fails must not take them down with it.
     with session_scope() as session:
-        result = reconcile(session)
+        alerts = promise_breaches(session)
+    # An intent whose message still waits in the queue is late, not lost: nudging it
+    # again would only add a duplicate behind it (up to a batch every beat under a
+    # backlog), so the claim leaves it alone (its count and deadline unchanged).
+    queued = queued_intent_ids()
+    if queued is None:
+        log.info("payment reconciler: broker backlog; no re-drive this run")
+        return {"redriven": [], "reviewed": [], "alerts": alerts}
+    with session_scope() as session:
+        result = reconcile(session, queued=queued)
         fault_point("reconcile", "before_commit")
     fault_point("reconcile", "after_commit")
     for redrive in result.redrives:
         enqueue_step(redrive.step, redrive.intent_id)
-    return {"redriven": [r.intent_id for r in result.redrives], "alerts": list(result.alerts)}
+    return {"redriven": [r.intent_id for r in result.redrives], "reviewed": list(result.reviewed), "alerts": alerts}

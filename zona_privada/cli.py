@@ -102,6 +102,25 @@ def cmd_usury_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """The review queue's open items, one per line (oldest first)."""
+    from db.engine import session_scope
+    from db.payments.review import open_items
+
+    with session_scope() as session:
+        items = open_items(session, limit=args.limit)
+    if not items:
+        print("review queue: no open items")
+        return 0
+    print(f"{'id':>6}  {'created (UTC)':<19}  {'intent':>8}  {'amount':>14}  {'kind':<24}  reason")
+    for item in items:
+        amount = f"{item.amount:,.2f}" if item.amount is not None else "-"
+        intent = str(item.payment_intent_id) if item.payment_intent_id is not None else "-"
+        print(f"{item.id:>6}  {item.created_at:%Y-%m-%d %H:%M:%S}  {intent:>8}  {amount:>14}  {item.kind:<24}  "
+              f"{item.reason}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zona", description="Zona Privada de Asociados")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     usury_load = usury_sub.add_parser("load", help="load a certification file (period,usura_ea_percent,source)")
     usury_load.add_argument("file")
     usury_load.set_defaults(func=cmd_usury_load)
+    review = sub.add_parser("review", help="list the open items of the payments review queue")
+    review.add_argument("--limit", type=int, default=200, help="at most this many items (default 200)")
+    review.set_defaults(func=cmd_review)
     return parser
 
 

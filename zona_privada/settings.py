@@ -92,6 +92,11 @@ class Settings:
     otp_daily_cap: int  # one-time codes sent to one member per Bogotá day
     intent_step_deadline_s: int
     reconciler_period_s: float
+    # How many re-drives of one intent's step before it goes to the review queue, and how
+    # many intents one reconciler run claims / alerts on (issue 9 item 6).
+    reconciler_redrive_max: int
+    reconciler_batch: int
+    reconciler_alert_batch: int
     payment_promise_s: int
     hold_ttl_s: int
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -159,6 +164,13 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgresql+psycopg://"):
         return url
     raise ConfigError(f"DATABASE_URL debe ser una URL postgresql://, no {url.split(':', 1)[0]!r}")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -287,6 +299,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         otp_daily_cap=_int(env, "ZONA_OTP_DAILY_CAP", 10),
         intent_step_deadline_s=_int(env, "ZONA_INTENT_STEP_DEADLINE_S", 30),
         reconciler_period_s=float(env.get("ZONA_RECONCILER_PERIOD_S", "15")),
+        reconciler_redrive_max=_positive_int(env, "ZONA_RECONCILER_REDRIVE_MAX", 8),
+        reconciler_batch=_positive_int(env, "ZONA_RECONCILER_BATCH", 500),
+        reconciler_alert_batch=_positive_int(env, "ZONA_RECONCILER_ALERT_BATCH", 100),
         payment_promise_s=_int(env, "ZONA_PAYMENT_PROMISE_S", 30 * 60),
         hold_ttl_s=_int(env, "ZONA_HOLD_TTL_S", 2 * 3600),
         extra={k: v for k, v in env.items() if k.startswith("ZONA_")},

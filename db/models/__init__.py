@@ -15,6 +15,7 @@ from .payments import (
 )
 from .pse import PseBank
 from .rates import LateInterestAccrual, UsuryRateRow
+from .review import ReviewItem, ReviewKind, ReviewState
 from .products import (
     Card,
     Cdat,
@@ -34,5 +35,6 @@ __all__ = [
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseTransaction", "ReceiptCounter",
+    "ReviewItem", "ReviewKind", "ReviewState",
     "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from domain.payment_states import AttemptKind, AttemptState, HoldState, IntentState
+from domain.payment_steps import OPEN_STATES_PREDICATE
 
 from .base import Base, Money, UtcNow
 from .products import pg_enum
@@ -59,12 +60,12 @@ class PaymentIntent(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "idempotency_key", name="uq_payment_intents_member_key"),
         CheckConstraint("total_amount > 0", name="total_positive"),
-        # The reconciler's scan: non-terminal intents by deadline.
-        Index(
-            "ix_payment_intents_pending_deadline",
-            "step_deadline_at",
-            postgresql_where=text("state IN ('created', 'funding', 'funded', 'applying')"),
-        ),
+        # The reconciler's scan: open intents (those a step starts from) by deadline; the
+        # predicate comes from the step table (a test compares it with the database's).
+        Index("ix_payment_intents_pending_deadline", "step_deadline_at", postgresql_where=text(OPEN_STATES_PREDICATE)),
+        # `applying` is left in the PostgreSQL enum only because an enum value cannot be
+        # dropped in place; no step stores it (see IntentState).
+        CheckConstraint("state <> 'applying'", name="no_applying"),
     )
 
 

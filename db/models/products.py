@@ -8,6 +8,8 @@ kind alike. Balances are never stored here: they are derived from ledger lines.
 """
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -24,9 +26,10 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from domain.allocation import AllocationRow, InstallmentDue
+from domain.allocation import ALLOCATION_ORDER, PAID_PREFIX, AllocationRow, InstallmentDue
 
 from .base import Base, Money, Rate, UtcNow
 
@@ -123,18 +126,22 @@ class Card(Base):
 class InstallmentFigures:
     """What an installment owes, derived from its billed and paid components; shared by
     the ORM row below and the payment hot path's snapshot (db/payments/snapshots.py).
-    Expects the attributes id, number, due_date, principal, interest, fees,
-    late_interest and their paid_* counterparts."""
+    The one place the four components (domain.allocation.ALLOCATION_ORDER: late
+    interest, fees, interest, principal) are summed, in Python and in SQL. Expects the
+    attributes id, number, due_date, each component and its paid_* counterpart."""
 
     __slots__ = ()
 
+    # Spelled out rather than summed with getattr: this runs per installment on the
+    # payment hot path. test_installment_figures_cover_every_component holds the two
+    # forms equal to ALLOCATION_ORDER.
     @property
     def total(self) -> Decimal:
-        return self.principal + self.interest + self.fees + self.late_interest
+        return self.late_interest + self.fees + self.interest + self.principal
 
     @property
     def paid(self) -> Decimal:
-        return self.paid_principal + self.paid_interest + self.paid_fees + self.paid_late_interest
+        return self.paid_late_interest + self.paid_fees + self.paid_interest + self.paid_principal
 
     @property
     def outstanding(self) -> Decimal:
@@ -143,14 +150,21 @@ class InstallmentFigures:
     def as_due(self) -> InstallmentDue:
         """What is still owed, component by component, for the allocation strategy."""
         return InstallmentDue(
-            installment_id=self.id,
-            number=self.number,
-            due_date=self.due_date,
-            late_interest=self.late_interest - self.paid_late_interest,
-            fees=self.fees - self.paid_fees,
-            interest=self.interest - self.paid_interest,
-            principal=self.principal - self.paid_principal,
+            installment_id=self.id, number=self.number, due_date=self.due_date,
+            **{c.value: getattr(self, c.value) - getattr(self, PAID_PREFIX + c.value) for c in ALLOCATION_ORDER},
         )
+
+    @classmethod
+    def total_expr(cls) -> ColumnElement[Decimal]:
+        """SQL: what the installment bills, over the model's columns."""
+        table = cls.__table__  # type: ignore[attr-defined]
+        return functools.reduce(operator.add, (table.c[c.value] for c in ALLOCATION_ORDER))
+
+    @classmethod
+    def paid_total_expr(cls) -> ColumnElement[Decimal]:
+        """SQL: what has been paid of it."""
+        table = cls.__table__  # type: ignore[attr-defined]
+        return functools.reduce(operator.add, (table.c[PAID_PREFIX + c.value] for c in ALLOCATION_ORDER))
 
 
 class Installment(InstallmentFigures, Base):

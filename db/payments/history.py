@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import PaymentIntent
-from .intents import STATE_LABELS, allocation_rows
+from .intents import allocation_rows
 from .receipts import format_receipt_number
 
 MAX_PAGE = 100
@@ -31,7 +31,6 @@ def payment_history(
             "intent_id": intent.id,
             "kind": intent.kind.value,
             "state": intent.state.value,
-            "etapa": STATE_LABELS[intent.state],
             "created_at": intent.created_at.isoformat(),
             "applied_at": intent.applied_at.isoformat() if intent.applied_at else None,
             "total_amount": str(intent.total_amount),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -24,7 +25,8 @@ from domain.payment_request import (
     normalize_request,
     request_hash,
 )
-from domain.payment_states import IntentState
+from domain.payment_states import AttemptKind, AttemptState, IntentState
+from domain.payment_steps import Step, first_step
 from domain.requirements import Requirement, all_met
 from zona_privada.settings import Settings, get_settings
 
@@ -36,20 +38,6 @@ from .requirements import ADVISORY_IN_PROGRESS, evaluate_rows
 from .snapshots import SavingsRow, active_obligation_ids, load_accounts, load_obligations
 
 ZERO = Decimal("0.00")
-
-# What the status page shows for each state: recibido → fondeado → aplicado.
-STATE_LABELS: dict[IntentState, str] = {
-    IntentState.CREATED: "recibido",
-    IntentState.FUNDING: "recibido",
-    IntentState.FUNDED: "fondeado",
-    IntentState.APPLYING: "fondeado",
-    IntentState.APPLIED: "aplicado",
-    IntentState.REJECTED: "rechazado",
-    IntentState.FAILED: "fallido",
-    IntentState.EXPIRED: "vencido",
-    IntentState.REVERSED: "reversado",
-}
-
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -95,11 +83,20 @@ def _existing(session: Session, member_id: int, key: str) -> tuple[int, str] | N
     return (row[0], row[1]) if row else None
 
 
-def _same_or_conflict(found: tuple[int, str], body_hash: str) -> tuple[int, bool]:
+class NewIntent(NamedTuple):
+    """What `create_intent` gives the web: the intent and, when this call created it, the
+    step to enqueue after commit (from the step table); None for a replay of an intent
+    that already exists (its steps are running or done, nothing to enqueue)."""
+
+    intent_id: int
+    first_step: Step | None
+
+
+def _same_or_conflict(found: tuple[int, str], body_hash: str) -> NewIntent:
     intent_id, stored_hash = found
     if stored_hash != body_hash:
         raise IdempotencyConflict()
-    return intent_id, False
+    return NewIntent(intent_id, None)
 
 
 def create_intent(
@@ -113,12 +110,14 @@ def create_intent(
     prepayment_mode: object = None,
     today: date | None = None,
     settings: Settings | None = None,
-) -> tuple[int, bool]:
-    """Write the intent in the caller's transaction; returns (intent_id, created).
+) -> NewIntent:
+    """Write the intent in the caller's transaction; returns (intent_id, first_step),
+    first_step None when the key found an existing intent.
 
     Raises PaymentInputError (bad shape or amount), NotOwnedError (another member's
     ids), RequirementsNotMet (the table says no), IdempotencyConflict (key reused with
-    another body). The caller commits, then calls `workers.payment_tasks.enqueue_intent`.
+    another body). The caller commits, then enqueues first_step
+    (`workers.payment_tasks.enqueue_intent`).
     """
     settings = settings or get_settings()
     key = check_idempotency_key(idempotency_key)
@@ -154,18 +153,18 @@ def create_intent(
         winner = _existing(session, member_id, key)
         assert winner is not None, "the conflicting intent must be visible once its transaction committed"
         return _same_or_conflict(winner, body_hash)
-    return intent_id, True
+    return NewIntent(intent_id, first_step(external=request.uses_pse))
 
 
 # The intent, its lines and its funding attempts in one statement (one round trip on the
 # web's hot path). When another create holds the key, the intent inserts nothing and the
 # lines and attempts, joined to it, nothing either. Lines and attempts are inserted in
 # the normalized request's order (WITH ORDINALITY), so their ids keep it.
-_INSERT_INTENT_SQL = text("""
+_INSERT_INTENT_SQL = text(f"""
     WITH intent AS (
         INSERT INTO payment_intents (member_id, kind, state, idempotency_key, request_hash, total_amount,
                                      step_deadline_at)
-        VALUES (:member_id, :kind, 'created', :key, :hash, :total, :deadline)
+        VALUES (:member_id, :kind, '{IntentState.CREATED.value}', :key, :hash, :total, :deadline)
         ON CONFLICT ON CONSTRAINT uq_payment_intents_member_key DO NOTHING
         RETURNING id
     ), new_lines AS (
@@ -177,7 +176,7 @@ _INSERT_INTENT_SQL = text("""
         ORDER BY l.n
     ), new_attempts AS (
         INSERT INTO funding_attempts (intent_id, kind, state, savings_account_id, amount, gmf_amount)
-        SELECT intent.id, 'savings', 'pending', a.account_id, a.amount, a.gmf
+        SELECT intent.id, '{AttemptKind.SAVINGS.value}', '{AttemptState.PENDING.value}', a.account_id, a.amount, a.gmf
         FROM intent, unnest(CAST(:attempt_accounts AS bigint[]), CAST(:attempt_amounts AS numeric[]),
                             CAST(:attempt_gmf AS numeric[]))
                      WITH ORDINALITY AS a(account_id, amount, gmf, n)
@@ -332,7 +331,6 @@ def intent_status(
         "intent_id": intent.id,
         "kind": intent.kind.value,
         "state": intent.state.value,
-        "etapa": STATE_LABELS[intent.state],
         "terminal": intent.state.is_terminal(),
         "total_amount": str(intent.total_amount),
         "created_at": _iso(intent.created_at),

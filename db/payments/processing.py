@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -24,6 +23,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from domain.allocation import ALLOCATION_ORDER, PAID_PREFIX
 from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
 from domain.payment_request import FundingRequest, LineRequest, PaymentRequest
@@ -36,12 +36,22 @@ from domain.payment_states import (
     ensure_hold_transition,
     ensure_transition,
 )
+from domain.payment_steps import (
+    STEPS,
+    Step,
+    ensure_step_attempt_move,
+    ensure_step_move,
+    may_still_be_approved,
+    may_still_be_approved_sql,
+    step_for,
+)
 from domain.requirements import REASON_DAY_LIMIT, REASON_INSUFFICIENT, REASON_TX_LIMIT, first_failure
 from zona_privada.settings import Settings, get_settings
 
 from .. import chart, outbox
-from ..ledger import Posting, credit, debit, post_entry
-from ..models import IntentKind
+from ..ledger import post_entry
+from ..models import IntentKind, ReviewKind, ReviewState
+from ..posting import EntryAmounts
 from .early_payment import rebill_current_period
 from .gmf import request_gmf
 from .planning import ObligationPlan, split_amount
@@ -58,8 +68,11 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"
     HELD = "held"
+    FUNDED = "funded"
     RELEASED = "released"
-    NOTHING_TO_DO = "nothing_to_do"  # the state was not the expected one: a re-run
+    # Nothing moved: the state was not the one the step expects (a re-run), or the step
+    # is waiting (holds not yet expired). A step that moved a state never says this.
+    NOTHING_TO_DO = "nothing_to_do"
     MISSING = "missing"
 
 
@@ -73,13 +86,14 @@ class StepResult:
     next_steps: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _lock_expecting(session: Session, intent_id: int, expected: IntentState) -> IntentRow | StepResult:
-    """DESIGN §4 rule 1: lock the intent row and check the state this step expects; any
-    other state means the step already ran (or another one did), so it does nothing."""
+def _lock_expecting(session: Session, intent_id: int, step: Step) -> IntentRow | StepResult:
+    """DESIGN §4 rule 1: lock the intent row and check the state this step expects (from
+    the step table); any other state means the step already ran (or another one did), so
+    it does nothing."""
     intent = lock_intent(session, intent_id)
     if intent is None:
         return StepResult(intent_id, Outcome.MISSING, None)
-    if intent.state is not expected:
+    if intent.state is not STEPS[step].expects:
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     return intent
 
@@ -94,37 +108,35 @@ _SET_ATTEMPT_SQL = text("""
     UPDATE funding_attempts SET state = :state, gmf_amount = coalesce(:gmf, gmf_amount),
                                 decline_reason = coalesce(:reason, decline_reason), updated_at = :now
     WHERE id = :id""")
-_RESOLVE_HOLDS_SQL = text("""
+_RESOLVE_HOLDS_SQL = text(f"""
     UPDATE holds SET state = :state, resolved_at = :now
-    WHERE attempt_id = ANY(:attempt_ids) AND state = 'pending'
+    WHERE attempt_id = ANY(:attempt_ids) AND state = '{HoldState.PENDING.value}'
     RETURNING attempt_id, amount""")
-_PLACE_HOLD_SQL = text("""
+_PLACE_HOLD_SQL = text(f"""
     INSERT INTO holds (savings_account_id, attempt_id, amount, state, expires_at)
-    VALUES (:account_id, :attempt_id, :amount, 'pending', :expires_at)""")
+    VALUES (:account_id, :attempt_id, :amount, '{HoldState.PENDING.value}', :expires_at)""")
 _AUDIT_SQL = text("""
     INSERT INTO audit_events (member_id, kind, payment_intent_id, detail)
     VALUES (:member_id, :kind, :intent_id, CAST(:detail AS jsonb))""")
 # The allocation rows, and what each pays added to its installment, in one statement.
 # Under the obligation's lock; the installments' CHECK keeps every component within
 # what was billed.
-_ALLOCATE_SQL = text("""
+_COMPONENTS = [c.value for c in ALLOCATION_ORDER]  # late_interest, fees, interest, principal
+_ALLOCATE_SQL = text(f"""
     WITH rows AS (
         SELECT * FROM unnest(CAST(:line_ids AS bigint[]), CAST(:obligation_ids AS integer[]),
-                             CAST(:installment_ids AS integer[]), CAST(:late_interest AS numeric[]),
-                             CAST(:fees AS numeric[]), CAST(:interest AS numeric[]), CAST(:principal AS numeric[]),
+                             CAST(:installment_ids AS integer[]),
+                             {", ".join(f"CAST(:{c} AS numeric[])" for c in _COMPONENTS)},
                              CAST(:is_prepayment AS boolean[]))
-               WITH ORDINALITY AS r(line_id, obligation_id, installment_id, late_interest, fees, interest,
-                                   principal, is_prepayment, n)
+               WITH ORDINALITY AS r(line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)}, is_prepayment, n)
     ), stored AS (
-        INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest,
-                                 principal, is_prepayment)
-        SELECT :intent_id, line_id, obligation_id, installment_id, late_interest, fees, interest, principal,
-               is_prepayment
+        INSERT INTO allocations (intent_id, line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)},
+                                 is_prepayment)
+        SELECT :intent_id, line_id, obligation_id, installment_id, {", ".join(_COMPONENTS)}, is_prepayment
         FROM rows ORDER BY n
     )
     UPDATE installments i
-    SET paid_late_interest = i.paid_late_interest + r.late_interest, paid_fees = i.paid_fees + r.fees,
-        paid_interest = i.paid_interest + r.interest, paid_principal = i.paid_principal + r.principal
+    SET {", ".join(f"{PAID_PREFIX}{c} = i.{PAID_PREFIX}{c} + r.{c}" for c in _COMPONENTS)}
     FROM rows r WHERE i.id = r.installment_id""")
 _RESCHEDULE_SQL = text(
     "UPDATE installments SET due_date = :due_date, principal = :principal, interest = :interest, fees = :fees "
@@ -135,34 +147,37 @@ _PAID_OFF_SQL = text("UPDATE obligations SET status = 'paid_off' WHERE id = :id"
 # Last statement before COMMIT: the global counter row stays locked until then and every
 # payment waits on it, so nothing else may come after it. Gapless: a rollback undoes the
 # bump with the payment.
-_APPLIED_WITH_RECEIPT_SQL = text("""
+_APPLIED_WITH_RECEIPT_SQL = text(f"""
     WITH receipt AS (
         INSERT INTO receipt_counters (series, last_number) VALUES (:series, 1)
         ON CONFLICT (series) DO UPDATE SET last_number = receipt_counters.last_number + 1
         RETURNING last_number
     )
     UPDATE payment_intents
-    SET state = 'applied', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
+    SET state = '{IntentState.APPLIED.value}', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
         failure_reason = NULL, receipt_number = (SELECT last_number FROM receipt)
     WHERE id = :id
     RETURNING receipt_number""")
 
 
 def _move(
-    session: Session, intent: IntentRow, target: IntentState, now: datetime, *,
+    session: Session, step: Step, intent: IntentRow, target: IntentState, now: datetime, *,
     deadline: datetime | None = None, reason: str | None = None,
 ) -> None:
+    ensure_step_move(step, intent.state, target)
     ensure_transition(intent.state, target)
     session.execute(_MOVE_SQL, {"id": intent.id, "state": target.value, "now": now, "deadline": deadline,
                                 "reason": reason[:200] if reason else None})
 
 
-def _set_attempts(session: Session, moves: Iterable[tuple[AttemptRow, AttemptState, Decimal | None]],
+def _set_attempts(session: Session, step: Step, moves: Iterable[tuple[AttemptRow, AttemptState, Decimal | None]],
                   now: datetime, reason: str | None = None) -> None:
-    """Move funding attempts (checked against their state machine); gmf None keeps it."""
+    """Move funding attempts (checked against their state machine and the step's edges in
+    the step table); gmf None keeps it."""
     params = []
     for attempt, target, tax in moves:
         ensure_attempt_transition(attempt.state, target)
+        ensure_step_attempt_move(step, attempt.state, target)
         params.append({"id": attempt.id, "state": target.value, "gmf": tax, "now": now,
                        "reason": reason[:200] if reason else None})
     if params:
@@ -249,22 +264,21 @@ def apply_intent(
     failed requirement's reason ("Saldo insuficiente") and nothing posted."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    intent = _lock_expecting(session, intent_id, Step.APPLY)
     if isinstance(intent, StepResult):
         return intent
     if intent.external:  # those take the hold path
         return StepResult(intent_id, Outcome.NOTHING_TO_DO, intent.state)
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
-        return _reject(session, intent, locked.failure_reason, now)
-    ensure_transition(intent.state, IntentState.APPLYING)  # created → applying → applied, in one commit
-    _book(session, intent, locked, now)
-    return _finish_applied(session, intent, IntentState.APPLYING, now)
+        return _reject(session, Step.APPLY, intent, locked.failure_reason, now)
+    _book(session, Step.APPLY, intent, locked, now)
+    return _finish_applied(session, Step.APPLY, intent, now)
 
 
-def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> StepResult:
-    _move(session, intent, IntentState.REJECTED, now, reason=reason)
-    _set_attempts(session, (
+def _reject(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
+    _move(session, step, intent, IntentState.REJECTED, now, reason=reason)
+    _set_attempts(session, step, (
         (a, AttemptState.VOIDED if a.state is AttemptState.HELD else AttemptState.DECLINED, None)
         for a in intent.attempts if not a.state.is_terminal()
     ), now, reason)
@@ -274,11 +288,11 @@ def _reject(session: Session, intent: IntentRow, reason: str, now: datetime) -> 
     return StepResult(intent.id, Outcome.REJECTED, IntentState.REJECTED, reason)
 
 
-def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -> None:
+def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now: datetime) -> None:
     """Debit the sources (plus GMF), credit what each line pays, in ONE journal entry;
     store the allocation rows and update the installments."""
     ids = chart.coop_account_ids(session)
-    amounts: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])  # ledger account → [debit, credit]
+    amounts = EntryAmounts()  # the payment's posting recipe (db/posting.py)
     total_gmf = ZERO
     posted: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     for attempt in intent.attempts:
@@ -291,36 +305,31 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
         # hold reserved, below the minimum balance).
         tax = attempt.gmf_amount if attempt.state is AttemptState.HELD else locked.gmf[attempt.id]
         total_gmf += tax
-        amounts[account.ledger_account_id][0] += attempt.amount + tax
+        amounts.debit(account.ledger_account_id, attempt.amount + tax)
         posted.append((attempt, AttemptState.POSTED, tax))  # from pending, or held (settle)
     if total_gmf:
-        amounts[ids["gmf_payable"]][1] += total_gmf
+        amounts.credit(ids["gmf_payable"], total_gmf)
     allocation_rows: list[dict[str, object]] = []
     for line in intent.lines:
         if line.target_savings_account_id is not None:
-            amounts[locked.accounts[line.target_savings_account_id].ledger_account_id][1] += line.amount
+            amounts.credit(locked.accounts[line.target_savings_account_id].ledger_account_id, line.amount)
             continue
         assert line.obligation_id is not None
         obligation = locked.obligations[line.obligation_id]
         plan = locked.plans[line.obligation_id]
         split = split_amount(plan, line.amount)
         for row in split.rows:
-            amounts[obligation.ledger_account_id][1] += row.principal
-            amounts[ids["interest_income"]][1] += row.interest
-            amounts[ids["insurance_payable"]][1] += row.fees
-            amounts[ids["late_interest_receivable"]][1] += row.late_interest  # accrued daily (db/accruals.py)
+            amounts.credit_installment(ids, obligation.ledger_account_id, row)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": row.installment_id,
-                "late_interest": row.late_interest, "fees": row.fees, "interest": row.interest,
-                "principal": row.principal, "is_prepayment": False,
+                **{c.value: row.amount(c) for c in ALLOCATION_ORDER}, "is_prepayment": False,
             })
         later_left = bool(plan.later_installments)
         if split.prepayment > 0:
-            amounts[obligation.ledger_account_id][1] += split.prepayment
+            amounts.credit(obligation.ledger_account_id, split.prepayment)
             allocation_rows.append({
                 "line_id": line.id, "obligation_id": obligation.id, "installment_id": None,
-                "late_interest": ZERO, "fees": ZERO, "interest": ZERO, "principal": split.prepayment,
-                "is_prepayment": True,
+                **{c.value: ZERO for c in ALLOCATION_ORDER}, "principal": split.prepayment, "is_prepayment": True,
             })
             later_left = _reschedule(session, obligation, plan, split.prepayment,
                                      line.prepayment_mode or PrepaymentMode.REDUCE_TERM)
@@ -331,12 +340,12 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
             (i.outstanding - paid_by_row.get(i.id, ZERO) for i in plan.due_installments), ZERO
         ) - forgiven <= 0:
             session.execute(_PAID_OFF_SQL, {"id": obligation.id})  # dues keep being billed; loans end
-    _set_attempts(session, posted, now)
+    _set_attempts(session, step, posted, now)
     post_entry(
         session,
         kind="transfer" if intent.kind is IntentKind.TRANSFER else "payment",
         description=f"{'Transferencia' if intent.kind is IntentKind.TRANSFER else 'Pago'} Zona Privada No. {intent.id}",
-        postings=_net_postings(amounts),
+        postings=amounts.postings(),
         payment_intent_id=intent.id,
     )
     if allocation_rows:
@@ -345,21 +354,9 @@ def _book(session: Session, intent: IntentRow, locked: _Locked, now: datetime) -
 
         session.execute(_ALLOCATE_SQL, {
             "intent_id": intent.id, "line_ids": column("line_id"), "obligation_ids": column("obligation_id"),
-            "installment_ids": column("installment_id"), "late_interest": column("late_interest"),
-            "fees": column("fees"), "interest": column("interest"), "principal": column("principal"),
+            "installment_ids": column("installment_id"), **{c.value: column(c.value) for c in ALLOCATION_ORDER},
             "is_prepayment": column("is_prepayment"),
         })
-
-
-def _net_postings(amounts: Mapping[int, list[Decimal]]) -> list[Posting]:
-    postings: list[Posting] = []
-    for account_id in sorted(amounts):
-        dr, cr = amounts[account_id]
-        if dr > cr:
-            postings.append(debit(account_id, dr - cr))
-        elif cr > dr:
-            postings.append(credit(account_id, cr - dr))
-    return postings
 
 
 def _reschedule(
@@ -394,8 +391,11 @@ def _reschedule(
     return True
 
 
-def _finish_applied(session: Session, intent: IntentRow, current: IntentState, now: datetime) -> StepResult:
-    ensure_transition(current, IntentState.APPLIED)
+def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime) -> StepResult:
+    # The intent goes from the state the step expects straight to applied in this commit
+    # (no stored `applying`: see IntentState).
+    ensure_step_move(step, intent.state, IntentState.APPLIED)
+    ensure_transition(intent.state, IntentState.APPLIED)
     _audit(session, intent, "payment_applied", {"total": str(intent.total_amount)})
     # The receipt e-mail is composed from the stored rows when it is sent, not here.
     outbox.enqueue_receipt(session, intent_id=intent.id, member_id=intent.member_id)
@@ -415,13 +415,13 @@ def place_holds(
     pending transfer). The balance does not move; the available balance does."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.CREATED)
+    intent = _lock_expecting(session, intent_id, Step.HOLD)
     if isinstance(intent, StepResult):
         return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
-        return _reject(session, intent, locked.failure_reason, now)
-    _move(session, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
+        return _reject(session, Step.HOLD, intent, locked.failure_reason, now)
+    _move(session, Step.HOLD, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
     held: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     holds: list[dict[str, object]] = []
     for attempt in intent.attempts:
@@ -432,7 +432,7 @@ def place_holds(
         held.append((attempt, AttemptState.HELD, tax))
         holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
                       "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})
-    _set_attempts(session, held, now)
+    _set_attempts(session, Step.HOLD, held, now)
     if holds:
         session.execute(_PLACE_HOLD_SQL, holds)
     log.info("payment intent funds held", extra={"payment_intent_id": intent.id})
@@ -443,12 +443,14 @@ def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None
     """funding → funded: every outside source answered yes (the PSE issue calls this when
     PSE says OK). Returns the settle step to enqueue after commit."""
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    intent = _lock_expecting(session, intent_id, Step.FUND)
     if isinstance(intent, StepResult):
         return intent
-    _move(session, intent, IntentState.FUNDED, now,
+    _move(session, Step.FUND, intent, IntentState.FUNDED, now,
           deadline=now + timedelta(seconds=get_settings().intent_step_deadline_s))
-    return StepResult(intent.id, Outcome.NOTHING_TO_DO, IntentState.FUNDED, next_steps=("settle",))
+    next_step = step_for(IntentState.FUNDED, external=True)
+    return StepResult(intent.id, Outcome.FUNDED, IntentState.FUNDED,
+                      next_steps=(next_step.value,) if next_step else ())
 
 
 def settle_intent(
@@ -458,15 +460,14 @@ def settle_intent(
     transaction. The holds already passed the balance check when placed."""
     settings = settings or get_settings()
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDED)
+    intent = _lock_expecting(session, intent_id, Step.SETTLE)
     if isinstance(intent, StepResult):
         return intent
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
-    ensure_transition(intent.state, IntentState.APPLYING)
     if locked.failure_reason is not None and locked.failure_reason not in _HOLD_COVERED:
         # The money is reserved, but the obligation changed meanwhile (paid elsewhere):
         # nothing is applied in part, the holds are voided.
-        return _fail(session, intent, IntentState.APPLYING, locked.failure_reason, now)
+        return _fail(session, Step.SETTLE, intent, locked.failure_reason, now)
     posted_holds = _resolve_holds(session, intent, HoldState.POSTED, now)
     # The balance check is not repeated: the reservation is what guaranteed the money, so
     # what is debited must be exactly what was reserved (TigerBeetle: a post never
@@ -477,8 +478,8 @@ def settle_intent(
             if reserved != attempt.amount + attempt.gmf_amount:
                 raise AssertionError(f"attempt {attempt.id}: hold reserved {reserved}, "
                                      f"would post {attempt.amount + attempt.gmf_amount}")
-    _book(session, intent, locked, now)
-    return _finish_applied(session, intent, IntentState.APPLYING, now)
+    _book(session, Step.SETTLE, intent, locked, now)
+    return _finish_applied(session, Step.SETTLE, intent, now)
 
 
 # Requirements a posted hold already guarantees (its own money was reserved) or that
@@ -486,23 +487,36 @@ def settle_intent(
 _HOLD_COVERED = frozenset({REASON_INSUFFICIENT, REASON_TX_LIMIT, REASON_DAY_LIMIT})
 
 
-def _fail(session: Session, intent: IntentRow, current: IntentState, reason: str, now: datetime) -> StepResult:
-    ensure_transition(current, IntentState.FAILED)
-    session.execute(_MOVE_SQL, {"id": intent.id, "state": IntentState.FAILED.value, "now": now, "deadline": None,
-                                "reason": reason[:200]})
-    _set_attempts(session, (
-        (a, AttemptState.FAILED, None)
-        for a in intent.attempts if a.state is not AttemptState.HELD and not a.state.is_terminal()
-    ), now)
-    _void_held(session, intent, now)
+_FILE_REVIEW_SQL = text(f"""
+    INSERT INTO review_items (kind, payment_intent_id, reason, amount, detail)
+    VALUES (:kind, :intent_id, :reason, :amount, CAST(:detail AS jsonb))
+    ON CONFLICT (payment_intent_id) WHERE state = '{ReviewState.OPEN.value}' DO NOTHING""")
+
+
+def _fail(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
+    _move(session, step, intent, IntentState.FAILED, now, reason=reason)
+    # Only the holds are undone. An attempt PSE may still approve (pending, unknown) is
+    # left as it is, never failed locally (DESIGN §5): the intent goes to the review
+    # queue in this same transaction, where a late approval is applied or refunded.
+    awaiting = [a for a in intent.attempts if may_still_be_approved(a.kind, a.state)]
+    if awaiting:
+        session.execute(_FILE_REVIEW_SQL, {
+            "kind": ReviewKind.FAILED_AWAITING_APPROVAL.value, "intent_id": intent.id, "amount": intent.total_amount,
+            "reason": f"El pago falló ({reason[:120]}) con un intento que PSE aún puede aprobar",
+            "detail": json.dumps({"attempts": [{"id": a.id, "kind": a.kind.value, "state": a.state.value,
+                                                "amount": str(a.amount)} for a in awaiting]}),
+        })
+        log.warning("failed payment intent has an attempt PSE may still approve: filed for review",
+                    extra={"payment_intent_id": intent.id})
+    _void_held(session, step, intent, now)
     log.warning("payment intent failed", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, IntentState.FAILED, reason)
 
 
-def _void_held(session: Session, intent: IntentRow, now: datetime) -> None:
+def _void_held(session: Session, step: Step, intent: IntentRow, now: datetime) -> None:
     """Void every held attempt and its pending hold: the reserved money is free again."""
-    _set_attempts(session, ((a, AttemptState.VOIDED, None) for a in intent.attempts if a.state is AttemptState.HELD),
-                  now)
+    _set_attempts(session, step,
+                  ((a, AttemptState.VOIDED, None) for a in intent.attempts if a.state is AttemptState.HELD), now)
     _resolve_holds(session, intent, HoldState.VOIDED, now)
 
 
@@ -512,50 +526,43 @@ def release_intent(
     """funding → rejected/expired: the outside party said no (or never answered within
     the hold's TTL): void the holds, nothing moves."""
     now = now or utcnow()
-    intent = _lock_expecting(session, intent_id, IntentState.FUNDING)
+    step = Step.EXPIRE if expired else Step.RELEASE
+    intent = _lock_expecting(session, intent_id, step)
     if isinstance(intent, StepResult):
         return intent
-    target = IntentState.EXPIRED if expired else IntentState.REJECTED
-    _move(session, intent, target, now, reason=reason)
-    _void_held(session, intent, now)
+    target = STEPS[step].success
+    _move(session, step, intent, target, now, reason=reason)
+    _void_held(session, step, intent, now)
     log.info("payment intent released", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, target, reason)
 
 
-_HOLDS_EXPIRE_AT_SQL = text("""
-    SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
-    WHERE f.intent_id = :id AND h.state = 'pending'""")
+_HOLDS_EXPIRE_AT_SQL = text(f"""
+    SELECT (SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
+            WHERE f.intent_id = :id AND h.state = '{HoldState.PENDING.value}'),
+           EXISTS (SELECT 1 FROM funding_attempts f WHERE f.intent_id = :id AND {may_still_be_approved_sql("f")})""")
 
 
 def expire_if_overdue(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
     """The reconciler's step for a `funding` intent: once its holds' TTL has passed
     without an answer, release them; before that, just push the deadline."""
     now = now or utcnow()
-    expires = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).scalar_one_or_none()
+    expires, awaiting = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).one()
+    if awaiting:
+        # PSE may still approve: expiring would drop a late approval (DESIGN §5). The
+        # reconciler sends the intent to review once it is past its deadline.
+        return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
     if expires is not None and expires <= now:
         return release_intent(session, intent_id, "Tiempo de espera del pago agotado", expired=True, now=now)
     return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
 
 
-_HAS_EXTERNAL_SQL = text("SELECT EXISTS (SELECT 1 FROM funding_attempts WHERE intent_id = :id AND kind = 'pse')")
+_HAS_EXTERNAL_SQL = text(
+    f"SELECT EXISTS (SELECT 1 FROM funding_attempts WHERE intent_id = :id AND kind = '{AttemptKind.PSE.value}')")
 
 
 def has_external_funding(session: Session, intent_id: int) -> bool:
     return bool(session.execute(_HAS_EXTERNAL_SQL, {"id": intent_id}).scalar_one())
-
-
-def step_for(state: IntentState, *, external: bool) -> str | None:
-    """Which step drives an intent found in `state` (used by enqueue and the reconciler)."""
-    match state:
-        case IntentState.CREATED:
-            return "hold" if external else "apply"
-        case IntentState.FUNDING:
-            return "expire"
-        case IntentState.FUNDED | IntentState.APPLYING:
-            return "settle"
-        case (IntentState.APPLIED | IntentState.REJECTED | IntentState.FAILED | IntentState.EXPIRED
-              | IntentState.REVERSED):
-            return None
 
 
 __all__ = [

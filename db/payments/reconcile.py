@@ -1,82 +1,150 @@
 """The beat reconciler: Celery messages are only nudges, the rows are the truth.
 
-Any intent whose current step has not moved by its `step_deadline_at` (a lost message, a
-worker killed mid-task, a flushed broker) is claimed with FOR UPDATE SKIP LOCKED (two
-reconcilers, or a worker busy with the intent, are never blocked nor doubled), its
-deadline is pushed back with a capped exponential backoff, and its step is re-driven
-after commit. Any intent older than the payment promise and not finished raises an alert.
+Any open intent whose current step has not moved by its `step_deadline_at` (a lost
+message, a worker killed mid-task, a flushed broker) is claimed by ONE statement
+(FOR UPDATE SKIP LOCKED … RETURNING: two reconcilers, or a worker busy with the intent,
+are never blocked nor doubled, and no row lock outlives that statement's work), its
+deadline pushed back with a per-intent capped exponential backoff, and its step (from
+the step table) re-driven after commit. After `reconciler_redrive_max` re-drives, or
+when an attempt PSE may still approve is past the payment promise, the intent is not
+re-driven again: the same statement files it in the review queue and clears its
+deadline, so nothing drives it until a person decides.
+
+Alerts (intents older than the payment promise) are a read in a transaction of their
+own (`promise_breaches`): they neither hold the claim's locks nor roll back with it.
 """
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from domain.payment_states import IntentState
+from domain.payment_states import AttemptKind, IntentState
+from domain.payment_steps import OPEN_STATES, Step, may_still_be_approved_sql, states_sql, step_for
 from zona_privada.settings import Settings, get_settings
 
-from ..models import PaymentIntent
+from ..models import PaymentIntent, ReviewKind, ReviewState
 from .intents import utcnow
-from .processing import has_external_funding, step_for
 
 log = logging.getLogger(__name__)
 
-PENDING_STATES = tuple(s for s in IntentState if not s.is_terminal())
-REDRIVE_BATCH_MAX = 500
-ALERT_BATCH_MAX = 100
 BACKOFF_FACTOR_MAX = 16
+PENDING_STATES = tuple(s for s in IntentState if s in OPEN_STATES)
 
 
 @dataclass(frozen=True, slots=True)
 class Redrive:
     intent_id: int
-    step: str
+    step: Step
 
 
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
     redrives: tuple[Redrive, ...] = field(default_factory=tuple)
-    alerts: tuple[int, ...] = field(default_factory=tuple)
+    reviewed: tuple[int, ...] = field(default_factory=tuple)
 
 
 def next_deadline(now: datetime, redrive_count: int, settings: Settings) -> datetime:
+    """When the intent's step is looked at again after its `redrive_count`-th re-drive."""
     factor = min(2 ** min(redrive_count, 10), BACKOFF_FACTOR_MAX)
     return now + timedelta(seconds=settings.intent_step_deadline_s * factor)
 
 
+# One statement: lock the due intents (skipping those someone holds), learn how each is
+# funded, bump its count and push its deadline (the same backoff as next_deadline), or
+# clear the deadline and file a review item when it has had its re-drives or waits on
+# PSE past the promise. RETURNING gives the worker what to enqueue after commit.
+_CLAIM_SQL = text(f"""
+    WITH due AS (
+        SELECT p.id FROM payment_intents p
+        WHERE p.state IN ({states_sql(OPEN_STATES)}) AND p.step_deadline_at <= :now
+          AND NOT (p.id = ANY(CAST(:queued AS bigint[])))
+        ORDER BY p.step_deadline_at
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    ), facts AS (
+        SELECT d.id,
+               EXISTS (SELECT 1 FROM funding_attempts f
+                       WHERE f.intent_id = d.id AND f.kind = '{AttemptKind.PSE.value}') AS external,
+               EXISTS (SELECT 1 FROM funding_attempts f
+                       WHERE f.intent_id = d.id AND {may_still_be_approved_sql("f")}) AS awaiting
+        FROM due d
+    ), claimed AS (
+        UPDATE payment_intents p
+        SET redrive_count = p.redrive_count + 1,
+            step_deadline_at = CASE
+                WHEN p.redrive_count + 1 > :redrive_max OR (f.awaiting AND p.created_at <= :promise_cutoff) THEN NULL
+                ELSE :now + make_interval(secs => :deadline_s * least(power(2, least(p.redrive_count + 1, 10)),
+                                                                      :factor_max))
+            END
+        FROM facts f
+        WHERE p.id = f.id
+        RETURNING p.id, p.state::text AS state, p.redrive_count, p.total_amount, p.created_at, f.external,
+                  f.awaiting, p.step_deadline_at IS NULL AS reviewed
+    ), filed AS (
+        INSERT INTO review_items (kind, payment_intent_id, reason, amount, detail)
+        SELECT CASE WHEN c.awaiting THEN '{ReviewKind.AWAITING_PAST_DEADLINE.value}'
+                    ELSE '{ReviewKind.REDRIVES_EXHAUSTED.value}' END,
+               c.id,
+               CASE WHEN c.awaiting
+                    THEN 'Un intento de pago que PSE aún puede aprobar superó el plazo del pago'
+                    ELSE 'El paso del pago no avanzó tras ' || (c.redrive_count - 1) || ' reintentos' END,
+               c.total_amount,
+               jsonb_build_object('state', c.state, 'redrive_count', c.redrive_count - 1,
+                                  'created_at', c.created_at,
+                                  'attempts', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                                   'id', a.id, 'kind', a.kind, 'state', a.state,
+                                                   'amount', a.amount, 'gmf', a.gmf_amount) ORDER BY a.id), '[]')
+                                               FROM funding_attempts a WHERE a.intent_id = c.id))
+        FROM claimed c WHERE c.reviewed
+        ON CONFLICT (payment_intent_id) WHERE state = '{ReviewState.OPEN.value}' DO NOTHING
+    )
+    SELECT id, state, redrive_count, external, reviewed FROM claimed ORDER BY id""")
+
+
 def reconcile(
-    session: Session, *, now: datetime | None = None, settings: Settings | None = None, batch: int = REDRIVE_BATCH_MAX
+    session: Session, *, now: datetime | None = None, settings: Settings | None = None,
+    queued: Collection[int] = (),
 ) -> ReconcileResult:
+    """Claim the due intents in one statement; returns the steps to enqueue after commit
+    and the intents filed for review. `queued`: intents whose message still waits in the
+    broker, left alone (not lost, only late). The caller commits."""
     settings = settings or get_settings()
     now = now or utcnow()
-    due = session.execute(
-        select(PaymentIntent)
-        .where(PaymentIntent.state.in_(PENDING_STATES), PaymentIntent.step_deadline_at <= now)
-        .order_by(PaymentIntent.step_deadline_at)
-        .limit(min(batch, REDRIVE_BATCH_MAX))
-        .with_for_update(skip_locked=True)
-    ).scalars().all()
+    rows = session.execute(_CLAIM_SQL, {
+        "now": now, "batch": settings.reconciler_batch, "redrive_max": settings.reconciler_redrive_max,
+        "promise_cutoff": now - timedelta(seconds=settings.payment_promise_s),
+        "deadline_s": settings.intent_step_deadline_s, "factor_max": BACKOFF_FACTOR_MAX,
+        "queued": sorted(queued),
+    }).all()
     redrives: list[Redrive] = []
-    for intent in due:
-        step = step_for(intent.state, external=has_external_funding(session, intent.id))
-        if step is None:  # cannot happen for PENDING_STATES; kept explicit for a new state
+    reviewed: list[int] = []
+    for intent_id, state, redrive_count, external, to_review in rows:
+        if to_review:
+            reviewed.append(intent_id)
+            log.warning("payment intent sent to review", extra={"payment_intent_id": intent_id,
+                                                                 "redrive_count": redrive_count - 1})
             continue
-        intent.redrive_count += 1
-        intent.step_deadline_at = next_deadline(now, intent.redrive_count, settings)
-        redrives.append(Redrive(intent.id, step))
-        log.info("payment intent re-driven", extra={"payment_intent_id": intent.id, "step": step,
-                                                    "redrive_count": intent.redrive_count})
-    session.flush()
-    return ReconcileResult(tuple(redrives), tuple(promise_breaches(session, now=now, settings=settings)))
+        step = step_for(IntentState(state), external=external)
+        # Every open state has a driven step (domain.payment_steps checks it at import).
+        assert step is not None, f"no step drives {state}"
+        redrives.append(Redrive(intent_id, step))
+        log.info("payment intent re-driven", extra={"payment_intent_id": intent_id, "step": step.value,
+                                                    "redrive_count": redrive_count})
+    return ReconcileResult(tuple(redrives), tuple(reviewed))
 
 
-def promise_breaches(session: Session, *, now: datetime, settings: Settings) -> list[int]:
+def promise_breaches(session: Session, *, now: datetime | None = None, settings: Settings | None = None) -> list[int]:
     """Alert (structured log now, operator console later) for every unfinished intent
-    older than the payment promise (half an hour by default)."""
+    older than the payment promise (half an hour by default). Run it in its own
+    transaction: it only reads, and must not wait on nor lengthen the claim."""
+    settings = settings or get_settings()
+    now = now or utcnow()
     late = session.execute(
         select(PaymentIntent.id, PaymentIntent.state, PaymentIntent.created_at, PaymentIntent.redrive_count)
         .where(
@@ -84,7 +152,7 @@ def promise_breaches(session: Session, *, now: datetime, settings: Settings) -> 
             PaymentIntent.created_at <= now - timedelta(seconds=settings.payment_promise_s),
         )
         .order_by(PaymentIntent.created_at)
-        .limit(ALERT_BATCH_MAX)
+        .limit(settings.reconciler_alert_batch)
     ).all()
     for intent_id, state, created_at, redrives in late:
         log.error(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from domain.bogota_calendar import BOGOTA
 from domain.payment_request import PaymentRequest
 from domain.payment_states import IntentState
+from domain.payment_steps import HELD_STATES, NOT_COUNTED_STATES, OPEN_STATES
 from domain.requirements import AccountFacts, LimitFacts, LineFacts, Requirement, evaluate
 from zona_privada.settings import Settings
 
@@ -26,12 +27,12 @@ from .snapshots import ObligationRow, SavingsRow
 
 ZERO = Decimal("0.00")
 
-# States that count as "a payment of this obligation in progress". When advising, any
-# intent not yet finished does; under lock, only those waiting on an outside party
-# (funds held): a CREATED sibling is simply applied after this one.
-ADVISORY_IN_PROGRESS = (IntentState.CREATED, IntentState.FUNDING, IntentState.FUNDED, IntentState.APPLYING)
-LOCKED_IN_PROGRESS = (IntentState.FUNDING, IntentState.FUNDED, IntentState.APPLYING)
-NOT_COUNTED_TODAY = (IntentState.REJECTED, IntentState.FAILED, IntentState.EXPIRED, IntentState.REVERSED)
+# States that count as "a payment of this obligation in progress", from the step table.
+# When advising, any intent not yet finished does; under lock, only those whose savings
+# are held waiting on an outside party: a CREATED sibling is simply applied after this one.
+ADVISORY_IN_PROGRESS = tuple(s for s in IntentState if s in OPEN_STATES)
+LOCKED_IN_PROGRESS = tuple(s for s in IntentState if s in HELD_STATES)
+NOT_COUNTED_TODAY = tuple(s for s in IntentState if s in NOT_COUNTED_STATES)
 
 
 # Both facts the member's other payments give, in one round trip: which of these

@@ -1,28 +1,119 @@
-"""The rows a payment reads, as immutable snapshots loaded with plain SQL.
+"""The rows a payment reads, as immutable snapshots loaded by column name.
 
 The wizard, `create_intent` and the worker all plan and check from these. They are not
 ORM objects on purpose: a payment touches a dozen rows and the ORM's identity map, unit
 of work and per-statement cache keys cost several times the database's own work on this
-path (bench/bench_payment_cpu.py). Writes go through explicit statements in
-`processing`, each one under the locks taken here (DESIGN §4 rule 4: intent, then
-savings accounts by id, then obligations by id).
+path (bench/bench_payment_cpu.py). They are read with SQLAlchemy Core statements on
+the models' tables, selecting the columns named like each snapshot's fields and
+building it from `row._mapping` (issue 9 item 3): a renamed column fails at import, a
+reordered one changes nothing, so principal and interest can never be swapped by
+position. Writes go through explicit statements in `processing`, each one under the
+locks taken here (DESIGN §4 rule 4: intent, then savings accounts by id, then
+obligations by id).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Select,
+    Table,
+    TextualSelect,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    null,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.orm import Session
 
 from domain.amortization import PrepaymentMode
 from domain.payment_states import AttemptKind, AttemptState, IntentState
 
-from ..models import IntentKind, ObligationKind, ObligationStatus, SavingsProduct, SavingsStatus
+from ..holds import held_amount
+from ..ledger import signed_balance_expr
+from ..models import (
+    FundingAttempt,
+    Installment,
+    IntentKind,
+    JournalLine,
+    LedgerAccount,
+    Loan,
+    Obligation,
+    ObligationKind,
+    ObligationStatus,
+    PaymentIntent,
+    PaymentIntentLine,
+    SavingsAccount,
+    SavingsProduct,
+    SavingsStatus,
+)
 from ..models.products import InstallmentFigures
 from .errors import MSG_NOT_YOURS_ACCOUNT, MSG_NOT_YOURS_OBLIGATION, NotOwnedError
+
+
+def columns_for(table: Table, names: Sequence[str], *, prefix: str = "") -> list[Column[Any]]:
+    """The table's columns with these names (labelled `prefix + name`). A name the table
+    lacks raises here, at import: a renamed column fails loudly, never silently."""
+    missing = [n for n in names if n not in table.c]
+    if missing:
+        raise LookupError(f"{table.name} has no column(s) {missing}: the snapshot and the model disagree")
+    return [table.c[n].label(prefix + n) if prefix else table.c[n] for n in names]
+
+
+def field_names(snapshot: type, *, leave_out: Iterable[str] = ()) -> tuple[str, ...]:
+    skip = set(leave_out)
+    return tuple(f.name for f in fields(snapshot) if f.name not in skip)
+
+
+def build(snapshot: type, mapping: Mapping[str, Any], names: Sequence[str], prefix: str = "", **extra: Any) -> Any:
+    """The snapshot from a row's mapping, by name."""
+    return snapshot(**{n: mapping[prefix + n] for n in names}, **extra)
+
+
+# The generic PostgreSQL dialect: no ::type casts on binds, so text() sees :name params.
+_DIALECT = PGDialect(paramstyle="named")
+
+
+@dataclass(frozen=True, slots=True)
+class Precompiled:
+    """A Core statement compiled once, at import, into text with its typed result columns,
+    and the constants it binds (passed again on every execution)."""
+
+    statement: TextualSelect
+    constants: Mapping[str, Any]
+
+    def run(self, session: Session, params: Mapping[str, Any]) -> Any:
+        return session.execute(self.statement, {**self.constants, **params})
+
+
+def precompiled(statement: Select[Any]) -> Precompiled:
+    """The statement is still built on the models' tables and read by name; compiling it
+    once spares SQLAlchemy's per-execution cache key of a Core select, which on the
+    payment hot path (up to six such reads per payment) measurably cost CPU
+    (bench/bench_payment_cpu.py: create_intent about +0.3 ms without this)."""
+    compiled = statement.compile(dialect=_DIALECT)
+    constants = {k: v for k, v in compiled.params.items() if v is not None}
+    sql = text(str(compiled)).columns(*(column(c.name, c.type) for c in statement.selected_columns))
+    return Precompiled(sql, constants)
+
+
+def _ids() -> Any:
+    """`= ANY(:ids)` with one array parameter: the statement's text (and the driver's
+    prepared statement) stays the same whatever the number of ids, unlike an expanding IN."""
+    return any_(bindparam("ids", type_=ARRAY(BigInteger)))
 
 ZERO = Decimal("0.00")
 
@@ -69,26 +160,46 @@ class ObligationRow:
     unpaid: tuple[InstallmentRow, ...]
 
 
-_OBLIGATIONS = """
-    SELECT o.id, o.member_id, o.kind::text, o.number, o.description, o.status::text, o.installment_amount,
-           o.ledger_account_id, l.obligation_id IS NOT NULL AS is_loan, l.ea_rate, l.monthly_fee
-    FROM obligations o LEFT JOIN loans l ON l.obligation_id = o.id
-    WHERE o.id = ANY(:ids) AND o.member_id = :member_id
-    ORDER BY o.id"""
-_OBLIGATIONS_SQL = text(_OBLIGATIONS)
-# FOR UPDATE OF o: only the obligation rows are locked, in id order. The installments are
-# read by the NEXT statement, whose snapshot sees what the previous lock holder committed.
-_OBLIGATIONS_LOCK_SQL = text(_OBLIGATIONS + " FOR UPDATE OF o")
-_UNPAID_SQL = text("""
-    SELECT obligation_id, id, number, due_date, principal, interest, fees, late_interest,
-           paid_principal, paid_interest, paid_fees, paid_late_interest,
-           coalesce((SELECT max(p.due_date) FROM installments p
-                      WHERE p.obligation_id = i.obligation_id AND p.due_date < i.due_date),
-                    (SELECT l.disbursement_date FROM loans l WHERE l.obligation_id = i.obligation_id)) AS period_start
-    FROM installments i
-    WHERE obligation_id = ANY(:ids)
-      AND paid_principal + paid_interest + paid_fees + paid_late_interest < principal + interest + fees + late_interest
-    ORDER BY obligation_id, due_date, number""")
+_INSTALLMENT_FIELDS = field_names(InstallmentRow, leave_out=("period_start",))
+_OBLIGATION_FIELDS = field_names(ObligationRow, leave_out=("loan", "unpaid"))
+_LOAN_FIELDS = field_names(LoanTerms)
+_installments: Table = Installment.__table__  # type: ignore[assignment]
+_obligations: Table = Obligation.__table__  # type: ignore[assignment]
+_loans: Table = Loan.__table__  # type: ignore[assignment]
+
+_OBLIGATIONS = (
+    select(*columns_for(_obligations, _OBLIGATION_FIELDS), *columns_for(_loans, _LOAN_FIELDS, prefix="loan_"),
+           _loans.c.obligation_id.is_not(None).label("is_loan"))
+    .select_from(_obligations.outerjoin(_loans, _loans.c.obligation_id == _obligations.c.id))
+    .where(_obligations.c.id == _ids(),
+           _obligations.c.member_id == bindparam("member_id"))
+    .order_by(_obligations.c.id)
+)
+# FOR UPDATE OF obligations: only the obligation rows are locked, in id order. The
+# installments are read by the NEXT statement, whose snapshot sees what the previous
+# lock holder committed.
+_OBLIGATIONS_LOCK = _OBLIGATIONS.with_for_update(of=_obligations)
+# Loans: the installment's interest period began at the previous installment's due date,
+# or at the disbursement for the first (Ley 1555: interest accrues only from then).
+_previous = _installments.alias("previous")
+_PERIOD_START = func.coalesce(
+    select(func.max(_previous.c.due_date))
+    .where(_previous.c.obligation_id == _installments.c.obligation_id,
+           _previous.c.due_date < _installments.c.due_date).scalar_subquery(),
+    select(_loans.c.disbursement_date)
+    .where(_loans.c.obligation_id == _installments.c.obligation_id).scalar_subquery(),
+).label("period_start")
+_UNPAID = (
+    select(_installments.c.obligation_id.label("of_obligation"), *columns_for(_installments, _INSTALLMENT_FIELDS),
+           _PERIOD_START)
+    .where(_installments.c.obligation_id == _ids(),
+           Installment.paid_total_expr() < Installment.total_expr())
+    .order_by(_installments.c.obligation_id, _installments.c.due_date, _installments.c.number)
+)
+
+_OBLIGATIONS_SQL = precompiled(_OBLIGATIONS)
+_OBLIGATIONS_LOCK_SQL = precompiled(_OBLIGATIONS_LOCK)
+_UNPAID_SQL = precompiled(_UNPAID)
 
 
 def load_obligations(
@@ -99,29 +210,30 @@ def load_obligations(
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = session.execute(_OBLIGATIONS_LOCK_SQL if lock else _OBLIGATIONS_SQL,
-                        {"ids": wanted, "member_id": member_id}).all()
+    rows = (_OBLIGATIONS_LOCK_SQL if lock else _OBLIGATIONS_SQL).run(
+        session, {"ids": wanted, "member_id": member_id}).all()
     if len(rows) != len(wanted):
         raise NotOwnedError(MSG_NOT_YOURS_OBLIGATION)
     unpaid: dict[int, list[InstallmentRow]] = {oid: [] for oid in wanted}
-    for r in session.execute(_UNPAID_SQL, {"ids": wanted}):
-        unpaid[r[0]].append(InstallmentRow(*r[1:]))
-    return {
-        r[0]: ObligationRow(
-            id=r[0], member_id=r[1], kind=ObligationKind(r[2]), number=r[3], description=r[4],
-            status=ObligationStatus(r[5]), installment_amount=r[6], ledger_account_id=r[7],
-            loan=LoanTerms(r[9], r[10]) if r[8] else None, unpaid=tuple(unpaid[r[0]]),
-        )
-        for r in rows
-    }
+    for r in _UNPAID_SQL.run(session, {"ids": wanted}):
+        m = r._mapping
+        unpaid[m["of_obligation"]].append(build(InstallmentRow, m, _INSTALLMENT_FIELDS, period_start=m["period_start"]))
+    out: dict[int, ObligationRow] = {}
+    for r in rows:
+        m = r._mapping
+        loan = build(LoanTerms, m, _LOAN_FIELDS, "loan_") if m["is_loan"] else None
+        out[m["id"]] = build(ObligationRow, m, _OBLIGATION_FIELDS, loan=loan, unpaid=tuple(unpaid[m["id"]]))
+    return out
 
 
-_ACTIVE_OBLIGATION_IDS_SQL = text(
-    "SELECT id FROM obligations WHERE member_id = :member_id AND status = 'active' ORDER BY id")
+_ACTIVE_OBLIGATION_IDS = (select(_obligations.c.id)
+                          .where(_obligations.c.member_id == bindparam("member_id"),
+                                 _obligations.c.status == ObligationStatus.ACTIVE)
+                          .order_by(_obligations.c.id))
 
 
 def active_obligation_ids(session: Session, member_id: int) -> list[int]:
-    return list(session.execute(_ACTIVE_OBLIGATION_IDS_SQL, {"member_id": member_id}).scalars())
+    return list(session.execute(_ACTIVE_OBLIGATION_IDS, {"member_id": member_id}).scalars())
 
 
 # ---------------------------------------------------------------- savings accounts
@@ -145,25 +257,38 @@ class SavingsRow:
         return f"{self.product.value.capitalize()} {self.number}"
 
 
-# The balance is summed from the account's ledger lines (the ledger is the only truth)
-# and the holds from the pending ones.
-_ACCOUNTS_SQL = text("""
-    SELECT s.id, s.member_id, s.product::text, s.number, s.status::text, s.minimum_balance, s.gmf_exempt,
-           s.ledger_account_id,
-           (SELECT CASE WHEN la.nature = 'debit' THEN coalesce(sum(jl.debit), 0) - coalesce(sum(jl.credit), 0)
-                        ELSE coalesce(sum(jl.credit), 0) - coalesce(sum(jl.debit), 0) END
-              FROM journal_lines jl WHERE jl.ledger_account_id = s.ledger_account_id) AS balance,
-           (SELECT coalesce(sum(h.amount), 0) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
-              WHERE h.savings_account_id = s.id AND h.state = 'pending'
-                AND f.intent_id IS DISTINCT FROM :exclude_intent_id) AS held
-    FROM savings_accounts s JOIN ledger_accounts la ON la.id = s.ledger_account_id
-    WHERE s.id = ANY(:ids) AND s.member_id = :member_id
-    ORDER BY s.id""")
+_ACCOUNT_FIELDS = field_names(SavingsRow, leave_out=("balance", "held"))
+_accounts: Table = SavingsAccount.__table__  # type: ignore[assignment]
+_ledger_accounts: Table = LedgerAccount.__table__  # type: ignore[assignment]
+_lines: Table = JournalLine.__table__  # type: ignore[assignment]
+
+# The balance is summed from the account's ledger lines (the ledger is the only truth),
+# in the account's own sense; the held amount is db.holds' one definition.
+_BALANCE = (
+    select(signed_balance_expr(_ledger_accounts.c.nature, func.coalesce(func.sum(_lines.c.debit), 0),
+                               func.coalesce(func.sum(_lines.c.credit), 0)))
+    .where(_lines.c.ledger_account_id == _accounts.c.ledger_account_id)
+    .scalar_subquery()
+)
+_ACCOUNTS = (
+    select(*columns_for(_accounts, _ACCOUNT_FIELDS), _BALANCE.label("balance"),
+           held_amount(_accounts.c.id, exclude_intent_id=bindparam("exclude_intent_id")).label("held"))
+    .select_from(_accounts.join(_ledger_accounts, _ledger_accounts.c.id == _accounts.c.ledger_account_id))
+    .where(_accounts.c.id == _ids(), _accounts.c.member_id == bindparam("member_id"))
+    .order_by(_accounts.c.id)
+)
 # Locking is its own statement, BEFORE the one that sums: a statement that waited for a
 # row lock re-reads the locked row but keeps its older snapshot for everything else, so
 # sums taken in it would miss the payment that held the lock, and overdraw the account.
-_LOCK_ACCOUNTS_SQL = text(
-    "SELECT id FROM savings_accounts WHERE id = ANY(:ids) AND member_id = :member_id ORDER BY id FOR UPDATE")
+_LOCK_ACCOUNTS = (
+    select(_accounts.c.id)
+    .where(_accounts.c.id == _ids(), _accounts.c.member_id == bindparam("member_id"))
+    .order_by(_accounts.c.id)
+    .with_for_update()
+)
+
+_ACCOUNTS_SQL = precompiled(_ACCOUNTS)
+_LOCK_ACCOUNTS_SQL = precompiled(_LOCK_ACCOUNTS)
 
 
 def load_accounts(
@@ -176,20 +301,17 @@ def load_accounts(
     if not wanted:
         return {}
     if lock:
-        session.execute(_LOCK_ACCOUNTS_SQL, {"ids": wanted, "member_id": member_id})
-    rows = session.execute(
-        _ACCOUNTS_SQL, {"ids": wanted, "member_id": member_id, "exclude_intent_id": exclude_intent_id}
-    ).all()
+        _LOCK_ACCOUNTS_SQL.run(session, {"ids": wanted, "member_id": member_id})
+    rows = _ACCOUNTS_SQL.run(
+        session, {"ids": wanted, "member_id": member_id, "exclude_intent_id": exclude_intent_id}).all()
     if len(rows) != len(wanted):
         raise NotOwnedError(MSG_NOT_YOURS_ACCOUNT)
-    return {
-        r[0]: SavingsRow(
-            id=r[0], member_id=r[1], product=SavingsProduct(r[2]), number=r[3], status=SavingsStatus(r[4]),
-            minimum_balance=r[5], gmf_exempt=r[6], ledger_account_id=r[7], balance=Decimal(r[8]).quantize(ZERO),
-            held=Decimal(r[9]).quantize(ZERO),
-        )
-        for r in rows
-    }
+    out: dict[int, SavingsRow] = {}
+    for r in rows:
+        m = r._mapping
+        out[m["id"]] = build(SavingsRow, m, _ACCOUNT_FIELDS, balance=Decimal(m["balance"]).quantize(ZERO),
+                             held=Decimal(m["held"]).quantize(ZERO))
+    return out
 
 
 # ---------------------------------------------------------------- payment intents
@@ -230,36 +352,61 @@ class IntentRow:
         return any(a.kind is AttemptKind.PSE for a in self.attempts)
 
 
-_LOCK_INTENT_SQL = text(
-    "SELECT id, member_id, kind::text, state::text, total_amount FROM payment_intents WHERE id = :id FOR UPDATE")
-# Lines and funding attempts in one round trip ('l' / 'a' rows, each in id order).
-_LINES_AND_ATTEMPTS_SQL = text("""
-    SELECT 'l' AS what, id, obligation_id AS a, target_savings_account_id AS b, amount, prepayment_mode AS c,
-           NULL AS d, NULL::numeric AS gmf
-    FROM payment_intent_lines WHERE intent_id = :id
-    UNION ALL
-    SELECT 'a', id, NULL, savings_account_id, amount, kind::text, state::text, gmf_amount
-    FROM funding_attempts WHERE intent_id = :id
-    ORDER BY 1 DESC, 2""")
+_INTENT_FIELDS = field_names(IntentRow, leave_out=("lines", "attempts"))
+_LINE_FIELDS = field_names(LineRow)
+_ATTEMPT_FIELDS = field_names(AttemptRow)
+_intents: Table = PaymentIntent.__table__  # type: ignore[assignment]
+_intent_lines: Table = PaymentIntentLine.__table__  # type: ignore[assignment]
+_attempts: Table = FundingAttempt.__table__  # type: ignore[assignment]
+
+_LOCK_INTENT = (select(*columns_for(_intents, _INTENT_FIELDS))
+                .where(_intents.c.id == bindparam("id")).with_for_update())
+
+
+def _nulls_like(table: Table, names: Sequence[str], prefix: str) -> list[Any]:
+    """Typed NULLs standing for the other part's columns in the UNION below."""
+    return [cast(null(), table.c[n].type).label(prefix + n) for n in names]
+
+
+# Lines and funding attempts in one round trip (the worker's hot path). Each column has
+# ONE meaning: a line row carries the line's columns and NULL in the attempt's, and the
+# other way round; `part` tells them apart.
+_LINES_AND_ATTEMPTS = select(
+    literal_column("'line'").label("part"), *columns_for(_intent_lines, _LINE_FIELDS, prefix="line_"),
+    *_nulls_like(_attempts, _ATTEMPT_FIELDS, "attempt_"),
+).where(_intent_lines.c.intent_id == bindparam("id")).union_all(select(
+    literal_column("'attempt'"), *_nulls_like(_intent_lines, _LINE_FIELDS, "line_"),
+    *columns_for(_attempts, _ATTEMPT_FIELDS, prefix="attempt_"),
+).where(_attempts.c.intent_id == bindparam("id")))
+_LINES_AND_ATTEMPTS = select(_LINES_AND_ATTEMPTS.subquery("parts")).order_by(
+    "part", "line_id", "attempt_id")
+
+_LOCK_INTENT_SQL = precompiled(_LOCK_INTENT)
+_LINES_AND_ATTEMPTS_SQL = precompiled(_LINES_AND_ATTEMPTS)
 
 
 def lock_intent(session: Session, intent_id: int) -> IntentRow | None:
     """Lock the intent row (DESIGN §4 rule 1) and read its lines and funding attempts."""
-    head = session.execute(_LOCK_INTENT_SQL, {"id": intent_id}).first()
+    head = _LOCK_INTENT_SQL.run(session, {"id": intent_id}).first()
     if head is None:
         return None
     lines: list[LineRow] = []
     attempts: list[AttemptRow] = []
-    for what, row_id, a, b, amount, c, d, gmf_amount in session.execute(_LINES_AND_ATTEMPTS_SQL, {"id": intent_id}):
-        if what == "l":
-            lines.append(LineRow(row_id, a, b, amount, PrepaymentMode(c) if c else None))
+    for r in _LINES_AND_ATTEMPTS_SQL.run(session, {"id": intent_id}):
+        m = r._mapping
+        if m["part"] == "line":
+            line = build(LineRow, m, _LINE_FIELDS, "line_")
+            if line.prepayment_mode is not None:
+                line = LineRow(line.id, line.obligation_id, line.target_savings_account_id, line.amount,
+                               PrepaymentMode(line.prepayment_mode))
+            lines.append(line)
         else:
-            attempts.append(AttemptRow(row_id, AttemptKind(c), AttemptState(d), b, amount, gmf_amount))
-    return IntentRow(head[0], head[1], IntentKind(head[2]), IntentState(head[3]), head[4], tuple(lines),
-                     tuple(attempts))
+            attempts.append(build(AttemptRow, m, _ATTEMPT_FIELDS, "attempt_"))
+    return build(IntentRow, head._mapping, _INTENT_FIELDS, lines=tuple(lines), attempts=tuple(attempts))
 
 
 __all__ = [
     "AttemptRow", "InstallmentRow", "IntentRow", "LineRow", "LoanTerms", "ObligationRow", "SavingsRow",
-    "active_obligation_ids", "load_accounts", "load_obligations", "lock_intent",
+    "active_obligation_ids", "build", "columns_for", "field_names", "load_accounts", "load_obligations",
+    "lock_intent",
 ]

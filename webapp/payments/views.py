@@ -20,21 +20,27 @@ from db.member_summary import ObligationLine, SavingsLine, obligations_overview,
 from db.models import PaymentIntent
 from db.payments.errors import PAYMENT_ERRORS, NotOwnedError
 from db.payments.history import payment_history
-from db.payments.intents import create_intent, intent_status, overdue_lines, preview_allocation, requirements_table
+from db.payments.intents import (
+    NewIntent,
+    create_intent,
+    intent_status,
+    overdue_lines,
+    preview_allocation,
+    requirements_table,
+)
 from db.payments.planning import ObligationPlan, obligation_plan
-from db.payments.processing import step_for
 from db.payments.receipts import receipt as receipt_data
 from db.payments.snapshots import load_obligations
 from domain.bogota_calendar import BOGOTA, bogota_date
 from domain.money import format_cop
 from domain.payment_request import KIND_PAYMENT, KIND_TRANSFER, MSG_BAD_KEY, PaymentInputError
-from domain.payment_states import IntentState
 from domain.requirements import all_met
 from webapp.auth.guard import current_member_id, member_required
 from webapp.errors import raise_error
 from webapp.zone.frame import render_zone
 
 from . import bp, otp, queue, texts, wizard
+from .presentation import stage_of
 from .wizard import StepError, Wizard
 
 
@@ -369,20 +375,19 @@ def finish():  # noqa: ANN201
     body = issued["body"]
     try:
         with session_scope() as db:
-            intent_id, created = _create(db, member_id, key, body)
+            intent_id, first_step = _create(db, member_id, key, body)
     except PAYMENT_ERRORS as exc:
         raise_error(getattr(exc, "http_status", 422), str(exc))
-    if created:
-        # A new intent is in `created`: its first step follows from how it is funded, so
-        # the nudge needs no second look at the database.
-        external = Wizard(kind=body["kind"], lines=body["lines"], funding=body["funding"]).request().uses_pse
-        queue.enqueue_intent(intent_id, step_for(IntentState.CREATED, external=external))
+    if first_step is not None:
+        # A new intent: create_intent named its first step from the step table, so the
+        # nudge needs no second look at the database. A replay enqueues nothing.
+        queue.enqueue_intent(intent_id, first_step.value)
     wizard.remember_intent(session, key, intent_id)
     wizard.clear(session)
     return redirect(url_for(".status", intent_id=intent_id), code=303)
 
 
-def _create(db: Any, member_id: int, key: str, body: dict[str, Any]) -> tuple[int, bool]:
+def _create(db: Any, member_id: int, key: str, body: dict[str, Any]) -> NewIntent:
     return create_intent(db, member_id=member_id, idempotency_key=key, kind=body["kind"], lines=body["lines"],
                          funding=body["funding"], today=_today(), settings=_settings())
 
@@ -398,9 +403,11 @@ def _status(member_id: int, intent_id: int) -> dict[str, Any]:
         raise_error(404, str(exc))
     deadline = datetime.fromisoformat(data["promise_deadline_at"])
     left_s = max(0, int((deadline - datetime.now(timezone.utc)).total_seconds()))
+    stage = stage_of(data["state"])
     return {
         **data,
-        "etapa_texto": texts.STAGE_LABELS.get(data["etapa"], data["etapa"]),
+        "etapa": stage,
+        "etapa_texto": texts.STAGE_LABELS.get(stage, stage),
         "total_texto": format_cop(Decimal(data["total_amount"])),
         "creado_texto": texts.bogota_moment(data["created_at"]),
         "aplicado_texto": texts.bogota_moment(data["applied_at"]) if data["applied_at"] else None,
@@ -454,7 +461,8 @@ def history():  # noqa: ANN201
         before_id = int(raw_before)
     page_size = 20
     with session_scope() as db:
-        items = payment_history(db, member_id, limit=page_size, before_id=before_id)
+        items = [{**item, "etapa": stage_of(str(item["state"]))}
+                 for item in payment_history(db, member_id, limit=page_size, before_id=before_id)]
     labels = _labels(member_id)
     older = url_for(".history", antes=items[-1]["intent_id"]) if len(items) == page_size else None
     return _page("payments/historial.html", items=items, labels=labels, older=older)

@@ -10,13 +10,13 @@ interest accrued once per installment and day, dues billed once per period.
   existing aportes and ahorro permanente installments get theirs from the due date.
 
 Revision ID: 0007
-Revises: 0005 (another branch adds 0006 on 0005; the merge re-chains this one onto it)
+Revises: 0006 (another branch adds 0006 on 0005; the merge re-chains this one onto it)
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,22 @@ import pytest
 from db.engine import session_scope
 from db.models import ObligationKind, SavingsProduct
 from db.seed import seed_demo_members
+from tests.support import transitions
 from tests.support.payments import DEMO_DOCUMENT, OTHER_DOCUMENT, Demo, member_ids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_transition_is_the_machines(database_url: str):  # noqa: ANN201
+    """Record every state change the database sees across the payment tests (triggers)
+    and, at the end, check each against the state machines the step table follows."""
+    from db.engine import get_engine
+
+    transitions.install(get_engine())
+    yield
+    rows = transitions.recorded(get_engine())
+    assert rows, "the payment tests moved no state: the recorder is not wired"
+    bad = transitions.illegal(rows)
+    assert not bad, f"transitions the state machine forbids: {bad[:20]}"
 
 
 @pytest.fixture

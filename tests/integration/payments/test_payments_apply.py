@@ -21,6 +21,7 @@ from db.payments.snapshots import load_obligations
 from db.payments.receipts import receipt, receipt_emails
 from db.seed import bogota_today
 from domain.money import format_cop, gmf
+from domain.payment_steps import Step
 
 from tests.support.payments import (
     assert_applied_exactly_once,
@@ -86,7 +87,7 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
 
     with session_scope() as session:
         status = intent_status(session, demo.member_id, intent_id)
-        assert status["state"] == "applied" and status["etapa"] == "aplicado" and status["receipt_number"] == 1
+        assert status["state"] == "applied" and status["receipt_number"] == 1
         stored = [(a["obligation_id"], a["late_interest"], a["fees"], a["interest"], a["principal"])
                   for a in status["allocation"]]
         shown = [(l["obligation_id"], r["late_interest"], r["fees"], r["interest"], r["principal"])
@@ -107,7 +108,7 @@ def test_manual_member_pays_two_next_items_from_rentadiario(demo) -> None:  # no
         subject, body = receipt_emails(session, [intent_id])[intent_id]
         assert "0000000001" in subject and "$38,000.00" in body and "$34,200.00" in body
         history = payment_history(session, demo.member_id)
-        assert [h["intent_id"] for h in history] == [intent_id] and history[0]["etapa"] == "aplicado"
+        assert [h["intent_id"] for h in history] == [intent_id] and history[0]["state"] == "applied"
         entry_lines = session.execute(text(
             "SELECT count(*) FROM journal_entries WHERE payment_intent_id = :i"), {"i": intent_id}).scalar_one()
         assert entry_lines == 1
@@ -137,16 +138,16 @@ def test_replay_same_key_returns_same_intent_and_other_body_is_refused(demo) -> 
     key = new_key()
     body = ([{"obligation_id": demo.aportes_id, "amount": items[demo.aportes_id]}],
             [{"savings_account_id": demo.rentadiario_id, "amount": items[demo.aportes_id]}])
-    first, created = create(demo, *body, key=key)
-    assert created
+    first, step = create(demo, *body, key=key)
+    assert step is Step.APPLY  # a new savings-only intent: the web enqueues the apply step
     # The browser may send lines in another order or amounts as strings: same form, same intent.
     again, created_again = create(demo, [{"obligation_id": str(demo.aportes_id), "amount": str(items[demo.aportes_id])}],
                                   body[1], key=key)
-    assert (again, created_again) == (first, False)
+    assert (again, created_again) == (first, None)
     apply(first)
     after_apply = snapshot()
     # A replay after it was applied still answers with the same intent, not a new payment.
-    assert create(demo, *body, key=key) == (first, False)
+    assert create(demo, *body, key=key) == (first, None)
     with pytest.raises(IdempotencyConflict) as err:
         create(demo, [{"obligation_id": demo.aportes_id, "amount": items[demo.aportes_id] - 1}],
                [{"savings_account_id": demo.rentadiario_id, "amount": items[demo.aportes_id] - 1}], key=key)
@@ -340,7 +341,7 @@ def test_intent_lines_and_attempts_are_written_in_one_go_in_request_order(demo) 
          gmf(f.amount) if f.savings_account_id == demo.rentahorrito_id else Decimal("0.00"))
         for f in request.funding]
     assert gmf(Decimal("1000")) > 0  # so the GMF column is really tested
-    assert create(demo, lines, funding, key=key) == (intent_id, False)
+    assert create(demo, lines, funding, key=key) == (intent_id, None)
     with session_scope() as session:
         counts = session.execute(text(
             "SELECT (SELECT count(*) FROM payment_intent_lines WHERE intent_id = :id), "

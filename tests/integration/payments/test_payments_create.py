@@ -15,7 +15,7 @@ from db.engine import session_scope
 from db.member_summary import obligations_overview
 from db.models import PaymentIntent
 from db.payments.errors import NotOwnedError, PaymentError, RequirementsNotMet
-from db.payments.intents import build_request, create_intent, requirements_table
+from db.payments.intents import NewIntent, build_request, create_intent, requirements_table
 from db.seed import bogota_today
 from domain.money import MoneyInputError, parse_whole_pesos
 from domain.payment_request import PaymentInputError
@@ -43,7 +43,7 @@ def test_fifty_identical_creates_in_parallel_make_one_intent(demo) -> None:  # n
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     barrier = threading.Barrier(50)
 
-    def one() -> tuple[int, bool]:
+    def one() -> NewIntent:
         session = factory()
         try:
             barrier.wait(timeout=30)
@@ -61,7 +61,7 @@ def test_fifty_identical_creates_in_parallel_make_one_intent(demo) -> None:  # n
         engine.dispose()
     ids = {intent_id for intent_id, _ in results}
     assert len(ids) == 1
-    assert sum(created for _, created in results) == 1
+    assert sum(step is not None for _, step in results) == 1
     with session_scope() as session:
         assert session.execute(select(func.count()).select_from(PaymentIntent)).scalar_one() == 1
         intent = session.get(PaymentIntent, ids.pop())

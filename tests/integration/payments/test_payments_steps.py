@@ -17,7 +17,7 @@ from db.models import FundingAttempt, PaymentIntent
 from db.payments import processing
 from db.payments.intents import create_intent, utcnow
 from db.payments.processing import Outcome
-from db.payments.reconcile import reconcile
+from db.payments.reconcile import promise_breaches, reconcile
 from db.seed import bogota_today
 from domain.money import gmf
 from workers import payment_tasks
@@ -93,8 +93,8 @@ def test_alert_for_intents_older_than_the_promise(demo, caplog) -> None:  # noqa
                         .values(created_at=utcnow() - timedelta(hours=1)))
     with caplog.at_level(logging.ERROR, logger="db.payments.reconcile"):
         with session_scope() as session:
-            result = reconcile(session)
-    assert result.alerts == (intent_id,)
+            alerted = promise_breaches(session)
+    assert alerted == [intent_id]
     alerts = [json.loads(r.getMessage()) for r in caplog.records if "payment_promise_breached" in r.getMessage()]
     assert alerts and alerts[0]["payment_intent_id"] == intent_id and alerts[0]["age_s"] >= 3600
     processing_result = None
@@ -102,7 +102,7 @@ def test_alert_for_intents_older_than_the_promise(demo, caplog) -> None:  # noqa
         processing_result = processing.apply_intent(session, intent_id)
     assert processing_result.outcome is Outcome.APPLIED
     with session_scope() as session:
-        assert reconcile(session).alerts == ()
+        assert promise_breaches(session) == []
 
 
 def test_enqueue_intent_sends_the_apply_step_once_committed(demo, redis_client) -> None:  # noqa: ANN001
@@ -125,7 +125,8 @@ def test_two_phase_hold_posted_then_applied(demo, redis_client) -> None:  # noqa
     assert held["journal_entries"] == snapshot()["journal_entries"]
     with session_scope() as session:
         result = processing.mark_funded(session, intent_id)
-    assert result.next_steps == ("settle",)
+    # It moved the state: it says so (never "nothing to do") and names the next step.
+    assert result.outcome is Outcome.FUNDED and result.next_steps == ("settle",)
     assert payment_tasks.settle_intent(intent_id)["outcome"] == "applied"
     settled = snapshot()
     assert payment_tasks.settle_intent(intent_id)["outcome"] == "nothing_to_do" and snapshot() == settled

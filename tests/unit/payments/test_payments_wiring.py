@@ -39,7 +39,6 @@ def test_backoff_is_bounded() -> None:
 @pytest.mark.parametrize("state,external,step", [
     (IntentState.CREATED, False, "apply"), (IntentState.CREATED, True, "hold"),
     (IntentState.FUNDING, True, "expire"), (IntentState.FUNDED, True, "settle"),
-    (IntentState.APPLYING, False, "settle"),
 ] + [(s, e, None) for s in IntentState if s.is_terminal() for e in (False, True)])
 def test_routing_table(state: IntentState, external: bool, step: str | None) -> None:
     assert step_for(state, external=external) == step
