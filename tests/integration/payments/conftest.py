@@ -14,7 +14,8 @@ from tests.support.payments import DEMO_DOCUMENT, OTHER_DOCUMENT, Demo, member_i
 @pytest.fixture(scope="session", autouse=True)
 def every_transition_is_the_machines(database_url: str):  # noqa: ANN201
     """Record every state change the database sees across the payment tests (triggers)
-    and, at the end, check each against the state machines the step table follows."""
+    and, at the end of the session, check each against the state machines the step table
+    follows (the log survives schema resets: tests.support.transitions)."""
     from db.engine import get_engine
 
     transitions.install(get_engine())
