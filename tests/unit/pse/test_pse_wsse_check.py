@@ -38,14 +38,20 @@ def test_a_digest_token_from_zeep_passes_once() -> None:
         check(env, seen)
 
 
-@pytest.mark.parametrize(("token", "message"), [
-    (UsernameToken("u", "p"), "PasswordDigest"),
-    (UsernameToken("u", "mala", use_digest=True), "resumen"),
-    (UsernameToken("otro", "p", use_digest=True), "resumen"),
-    (UsernameToken("u", "p", use_digest=True, created=datetime.now(timezone.utc) - timedelta(seconds=90)), "ventana"),
-    (UsernameToken("u", "p", use_digest=True, created=datetime.now(timezone.utc) + timedelta(seconds=90)), "ventana"),
+# Factories, not tokens: a token's Created is taken when the test runs, not when the module
+# is imported (a suite that reaches this test 30 s after collection would otherwise see
+# the "+90 s" token inside the 60 s window and pass it).
+@pytest.mark.parametrize(("make_token", "message"), [
+    (lambda: UsernameToken("u", "p"), "PasswordDigest"),
+    (lambda: UsernameToken("u", "mala", use_digest=True), "resumen"),
+    (lambda: UsernameToken("otro", "p", use_digest=True), "resumen"),
+    (lambda: UsernameToken("u", "p", use_digest=True, created=datetime.now(timezone.utc) - timedelta(seconds=90)),
+     "ventana"),
+    (lambda: UsernameToken("u", "p", use_digest=True, created=datetime.now(timezone.utc) + timedelta(seconds=90)),
+     "ventana"),
 ])
-def test_bad_tokens_are_refused(token: UsernameToken, message: str) -> None:
+def test_bad_tokens_are_refused(make_token, message: str) -> None:  # noqa: ANN001
+    token = make_token()
     with pytest.raises(SoapFault, match=message):
         check(envelope(token))
 
