@@ -66,3 +66,12 @@ def days_late(due: date, today: date) -> int:
     if today <= payable_without_late_interest_until(due):
         return 0
     return (today - due).days
+
+
+def bogota_month_utc(day: date) -> tuple[datetime, datetime]:
+    """The Bogotá calendar month of `day` as a UTC half-open interval [start, end)."""
+    from datetime import time, timezone
+
+    start = day.replace(day=1)
+    return (datetime.combine(start, time.min, tzinfo=BOGOTA).astimezone(timezone.utc),
+            datetime.combine(add_months(start, 1), time.min, tzinfo=BOGOTA).astimezone(timezone.utc))

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time, timezone
+from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
-
-from domain.bogota_calendar import BOGOTA, add_months
 from domain.gmf import exempt_account_gmf, monthly_exempt_cap
 from domain.money import gmf
 from domain.payment_request import PaymentRequest
@@ -38,45 +34,7 @@ def debit_gmf(account: SavingsRow, amount: Decimal) -> Decimal:
     return gmf(amount)
 
 
-# What the marked account has debited this Bogotá month, against the 350 UVT allowance:
-# posted debits (a transfer between own accounts is exempt by itself, ET art. 879 num. 14,
-# and does not use the allowance) plus what pending holds reserve for other payments.
-_EXEMPT_USED_SQL = text("""
-    SELECT s.id,
-           (SELECT coalesce(sum(jl.debit), 0) FROM journal_lines jl JOIN journal_entries je ON je.id = jl.entry_id
-             WHERE jl.ledger_account_id = s.ledger_account_id AND jl.debit > 0
-               AND je.posted_at >= :since AND je.posted_at < :until AND je.kind <> 'transfer')
-         + (SELECT coalesce(sum(h.amount), 0) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
-             WHERE h.savings_account_id = s.id AND h.state = 'pending'
-               AND f.intent_id IS DISTINCT FROM :exclude_intent_id) AS used
-    FROM savings_accounts s WHERE s.id = ANY(:ids)""")
-
-
-def _bogota_month_utc(today: date) -> tuple[datetime, datetime]:
-    start = today.replace(day=1)
-    return (datetime.combine(start, time.min, tzinfo=BOGOTA).astimezone(timezone.utc),
-            datetime.combine(add_months(start, 1), time.min, tzinfo=BOGOTA).astimezone(timezone.utc))
-
-
-def exempt_used_this_month(
-    session: Session, account_ids: Sequence[int], today: date, *, exclude_intent_id: int | None = None
-) -> dict[int, Decimal]:
-    if not account_ids:
-        return {}
-    since, until = _bogota_month_utc(today)
-    rows = session.execute(_EXEMPT_USED_SQL, {"ids": sorted(set(account_ids)), "since": since, "until": until,
-                                              "exclude_intent_id": exclude_intent_id})
-    return {account_id: Decimal(used) for account_id, used in rows}
-
-
-def debits_gmf(
-    session: Session,
-    kind: str,
-    debits: Sequence[tuple[SavingsRow, Decimal]],
-    *,
-    today: date,
-    exclude_intent_id: int | None = None,
-) -> list[Decimal]:
+def debits_gmf(kind: str, debits: Sequence[tuple[SavingsRow, Decimal]], *, today: date) -> list[Decimal]:
     """GMF of each debit of one intent, in order.
 
     - A transfer moves money between the member's own accounts at the cooperative (the
@@ -88,9 +46,9 @@ def debits_gmf(
     """
     if kind == KIND_TRANSFER:
         return [ZERO for _ in debits]
-    used = defaultdict(lambda: ZERO, exempt_used_this_month(
-        session, [account.id for account, _ in debits if account.gmf_exempt], today,
-        exclude_intent_id=exclude_intent_id))
+    # Used of the month's allowance: posted debits (loaded with the account, for `today`'s
+    # month) plus what pending holds reserve for other payments (the account's `held`).
+    used = {account.id: account.exempt_debited + account.held for account, _ in debits if account.gmf_exempt}
     cap = monthly_exempt_cap(today.year) if used else ZERO
     taxes: list[Decimal] = []
     for account, amount in debits:
@@ -104,13 +62,11 @@ def debits_gmf(
     return taxes
 
 
-def request_gmf(
-    session: Session, request: PaymentRequest, accounts: Mapping[int, SavingsRow], *, today: date,
-    exclude_intent_id: int | None = None,
-) -> list[Decimal]:
-    """GMF of each funding source of `request`, in its order (a PSE source pays none here)."""
+def request_gmf(request: PaymentRequest, accounts: Mapping[int, SavingsRow], *, today: date) -> list[Decimal]:
+    """GMF of each funding source of `request`, in its order (a PSE source pays none here).
+    `accounts` were loaded for `today` and, under the apply, without the intent's own holds."""
     savings = [(accounts[f.savings_account_id], f.amount) for f in request.funding if f.savings_account_id is not None]
-    taxes = iter(debits_gmf(session, request.kind, savings, today=today, exclude_intent_id=exclude_intent_id))
+    taxes = iter(debits_gmf(request.kind, savings, today=today))
     return [next(taxes) if f.savings_account_id is not None else ZERO for f in request.funding]
 
 

@@ -66,8 +66,8 @@ def requirements_table(
     settings = settings or get_settings()
     today = today or bogota_date(utcnow())
     obligations = load_obligations(session, member_id, request.obligation_ids)
-    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
-    taxes = request_gmf(session, request, accounts, today=today)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids, today=today)
+    taxes = request_gmf(request, accounts, today=today)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
         in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None, gmf_taxes=taxes,
@@ -130,8 +130,8 @@ def create_intent(
     now = utcnow()
     today = today or bogota_date(now)
     obligations = load_obligations(session, member_id, request.obligation_ids)
-    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
-    taxes = request_gmf(session, request, accounts, today=today)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids, today=today)
+    taxes = request_gmf(request, accounts, today=today)
     rows, _plans = evaluate_rows(
         session, member_id, request, obligations, accounts, today=today, settings=settings,
         in_progress_states=ADVISORY_IN_PROGRESS, exclude_intent_id=None, gmf_taxes=taxes,
@@ -230,7 +230,7 @@ def preview_allocation(
     the money would be split (late interest, fees, interest, principal; prepayment)."""
     today = today or bogota_date(utcnow())
     obligations = load_obligations(session, member_id, request.obligation_ids)
-    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids)
+    accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids, today=today)
     lines_out: list[dict[str, object]] = []
     for line in request.lines:
         if line.obligation_id is None:
@@ -266,7 +266,7 @@ def preview_allocation(
         })
     funding_out = []
     total_gmf = ZERO
-    for source, tax in zip(request.funding, request_gmf(session, request, accounts, today=today), strict=True):
+    for source, tax in zip(request.funding, request_gmf(request, accounts, today=today), strict=True):
         assert source.savings_account_id is not None
         account = accounts[source.savings_account_id]
         total_gmf += tax

@@ -240,9 +240,9 @@ def _lock_and_check(session: Session, intent: IntentRow, *, today: date, setting
     request = _request_of(intent)
     # Our own holds reserve money FOR this payment: they must not count against it.
     accounts = load_accounts(session, intent.member_id, request.source_account_ids + request.target_account_ids,
-                             lock=True, exclude_intent_id=intent.id)
+                             today=today, lock=True, exclude_intent_id=intent.id)
     obligations = load_obligations(session, intent.member_id, request.obligation_ids, lock=True)
-    taxes = request_gmf(session, request, accounts, today=today, exclude_intent_id=intent.id)
+    taxes = request_gmf(request, accounts, today=today)
     rows, plans = evaluate_rows(
         session, intent.member_id, request, obligations, accounts,
         today=today, settings=settings, in_progress_states=LOCKED_IN_PROGRESS, exclude_intent_id=intent.id,

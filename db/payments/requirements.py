@@ -128,7 +128,7 @@ def evaluate_rows(
     same `exclude_intent_id` (their holds are part of the facts). `gmf_taxes`, per funding
     source, when the caller already asked `request_gmf` (it posts the same figures)."""
     if gmf_taxes is None:
-        gmf_taxes = request_gmf(session, request, accounts, today=today, exclude_intent_id=exclude_intent_id)
+        gmf_taxes = request_gmf(request, accounts, today=today)
     plans = {oid: obligation_plan(ob, today) for oid, ob in obligations.items()}
     in_progress, spent = other_payments(session, member_id, sorted(obligations), in_progress_states, today=today,
                                         exclude_intent_id=exclude_intent_id)

@@ -104,3 +104,20 @@ def assert_applied_exactly_once(intent_ids: list[int]) -> None:
         all_numbers = session.execute(text(
             "SELECT receipt_number FROM payment_intents WHERE receipt_number IS NOT NULL ORDER BY 1")).scalars().all()
         assert all_numbers == list(range(1, len(all_numbers) + 1))
+
+
+def one_intent(demo: "Demo", obligation_id: int | None = None, account_id: int | None = None) -> tuple[int, Decimal]:
+    """A payment of the obligation's next installment (the loan's by default) from one
+    savings account (Rentadiario by default), created and not enqueued; (intent, amount)."""
+    from db.member_summary import obligations_overview
+    from db.payments.intents import create_intent
+    from db.seed import bogota_today
+
+    obligation_id = obligation_id or demo.loan_id
+    with session_scope() as session:
+        items = {o.obligation_id: o.next_installment for o in obligations_overview(session, demo.member_id, bogota_today())}
+        amount = items[obligation_id]
+        new = create_intent(session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
+                            lines=[{"obligation_id": obligation_id, "amount": amount}],
+                            funding=[{"savings_account_id": account_id or demo.rentadiario_id, "amount": amount}])
+    return new.intent_id, amount

@@ -23,20 +23,9 @@ from domain.payment_steps import Step
 from workers import payment_tasks
 from zona_privada.settings import Settings, get_settings
 
-from tests.support.payments import new_key, snapshot
+from tests.support.payments import new_key, snapshot, one_intent
 
 pytestmark = pytest.mark.integration
-
-
-def one_intent(demo, obligation_id: int | None = None) -> int:  # noqa: ANN001
-    obligation_id = obligation_id or demo.loan_id
-    with session_scope() as session:
-        items = {l.obligation_id: l.next_installment for l in obligations_overview(session, demo.member_id, bogota_today())}
-        amount = items[obligation_id]
-        intent_id, _ = create_intent(session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
-                                     lines=[{"obligation_id": obligation_id, "amount": amount}],
-                                     funding=[{"savings_account_id": demo.rentadiario_id, "amount": amount}])
-    return intent_id
 
 
 def deadline_of(intent_id: int) -> datetime | None:
@@ -73,11 +62,22 @@ def poison_payment():  # noqa: ANN201
         conn.execute(text("DROP TABLE poison_intents"))
 
 
+
+def plant_unknown_pse_attempt(session, intent_id: int) -> int:  # noqa: ANN001
+    """A PSE attempt whose create's answer was lost: `unknown` (inserted pending, then moved,
+    as the state machine allows)."""
+    attempt_id = session.execute(text(
+        "INSERT INTO funding_attempts (intent_id, kind, state, amount, gmf_amount) "
+        "VALUES (:i, 'pse', 'pending', 1000, 0) RETURNING id"), {"i": intent_id}).scalar_one()
+    session.execute(text("UPDATE funding_attempts SET state = 'unknown' WHERE id = :a"), {"a": attempt_id})
+    return attempt_id
+
+
 def test_a_step_that_always_fails_is_redriven_a_bounded_number_of_times_then_reviewed(
     demo, poison_payment, redis_client,  # noqa: ANN001
 ) -> None:
     settings = settings_with(reconciler_redrive_max=3)
-    intent_id = one_intent(demo)
+    intent_id, _ = one_intent(demo)
     with session_scope() as session:
         session.execute(text("INSERT INTO poison_intents VALUES (:i)"), {"i": intent_id})
     redriven = 0
@@ -116,14 +116,11 @@ def test_a_step_that_always_fails_is_redriven_a_bounded_number_of_times_then_rev
 
 
 def test_unknown_attempt_on_an_intent_past_its_deadline_goes_to_review(demo, redis_client) -> None:  # noqa: ANN001
-    intent_id = one_intent(demo)
+    intent_id, _ = one_intent(demo)
     assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
     with session_scope() as session:
         # PSE answered nothing clear: its attempt is `unknown` (a later approval must still land).
-        attempt_id = session.execute(text(
-            "INSERT INTO funding_attempts (intent_id, kind, state, amount, gmf_amount) "
-            "VALUES (:i, 'pse', 'pending', 1000, 0) RETURNING id"), {"i": intent_id}).scalar_one()
-        session.execute(text("UPDATE funding_attempts SET state = 'unknown' WHERE id = :a"), {"a": attempt_id})
+        attempt_id = plant_unknown_pse_attempt(session, intent_id)
         session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second'"))
     # The holds' TTL passed, yet the expire step does not drop the attempt PSE may approve.
     before = snapshot()
@@ -147,7 +144,7 @@ def test_unknown_attempt_on_an_intent_past_its_deadline_goes_to_review(demo, red
 
 
 def test_the_claim_is_one_statement(demo) -> None:  # noqa: ANN001
-    ids = [one_intent(demo, o) for o in (demo.aportes_id, demo.permanente_id, demo.loan_id)]
+    ids = [one_intent(demo, o)[0] for o in (demo.aportes_id, demo.permanente_id, demo.loan_id)]
     with session_scope() as session:
         session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5)))
     seen: list[str] = []
@@ -169,7 +166,7 @@ def test_the_claim_is_one_statement(demo) -> None:  # noqa: ANN001
 
 
 def test_alerts_do_not_roll_back_with_the_claim(demo, redis_client, caplog) -> None:  # noqa: ANN001
-    intent_id = one_intent(demo)
+    intent_id, _ = one_intent(demo)
     with session_scope() as session:
         session.execute(update(PaymentIntent).where(PaymentIntent.id == intent_id)
                         .values(created_at=utcnow() - timedelta(hours=1),
@@ -193,9 +190,9 @@ def test_alerts_do_not_roll_back_with_the_claim(demo, redis_client, caplog) -> N
 
 
 def test_no_renudge_of_a_message_that_is_only_queued(demo, redis_client) -> None:  # noqa: ANN001
-    queued = one_intent(demo)
+    queued, _ = one_intent(demo)
     payment_tasks.enqueue_intent(queued)  # its message waits in the broker (no worker here)
-    lost = one_intent(demo, demo.aportes_id)  # its message was lost
+    lost, _ = one_intent(demo, demo.aportes_id)  # its message was lost
     with session_scope() as session:
         session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5)))
     assert payment_tasks.reconcile_payments()["redriven"] == [lost]
@@ -213,7 +210,7 @@ def test_zona_review_lists_the_open_items(demo, poison_payment, redis_client, ca
 
     assert main(["review"]) == 0
     assert "no open items" in capsys.readouterr().out
-    intent_id = one_intent(demo)
+    intent_id, _ = one_intent(demo)
     with session_scope() as session:
         session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5),
                                                      redrive_count=get_settings().reconciler_redrive_max))
@@ -240,13 +237,10 @@ def test_a_failed_settle_leaves_an_unknown_attempt_alone_and_files_it_for_review
     from db.payments import processing
     from db.payments.processing import Outcome
 
-    intent_id = one_intent(demo, demo.aportes_id)
+    intent_id, _ = one_intent(demo, demo.aportes_id)
     assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
     with session_scope() as session:
-        attempt_id = session.execute(text(
-            "INSERT INTO funding_attempts (intent_id, kind, state, amount, gmf_amount) "
-            "VALUES (:i, 'pse', 'pending', 1000, 0) RETURNING id"), {"i": intent_id}).scalar_one()
-        session.execute(text("UPDATE funding_attempts SET state = 'unknown' WHERE id = :a"), {"a": attempt_id})
+        attempt_id = plant_unknown_pse_attempt(session, intent_id)
         assert processing.mark_funded(session, intent_id).outcome is Outcome.FUNDED
         # Meanwhile the obligation stopped being payable: settle must fail, nothing applied in part.
         session.execute(text("UPDATE obligations SET status = 'closed' WHERE id = :o"), {"o": demo.aportes_id})

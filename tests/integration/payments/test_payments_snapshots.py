@@ -31,7 +31,7 @@ COMPONENT_COLUMNS = ["principal", "interest", "fees", "late_interest",
 @pytest.mark.parametrize(("snapshot", "model", "computed"), [
     (InstallmentRow, Installment, ("period_start",)),  # computed: previous due date or disbursement
     (ObligationRow, Obligation, ("loan", "unpaid")),
-    (SavingsRow, SavingsAccount, ("balance", "held")),
+    (SavingsRow, SavingsAccount, ("balance", "held", "exempt_debited")),
     (IntentRow, PaymentIntent, ("lines", "attempts")),
     (LineRow, PaymentIntentLine, ()),
     (AttemptRow, FundingAttempt, ()),

@@ -22,20 +22,9 @@ from db.seed import bogota_today
 from domain.money import gmf
 from workers import payment_tasks
 
-from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot
+from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot, one_intent
 
 pytestmark = pytest.mark.integration
-
-
-def one_intent(demo, obligation_id=None, account_id=None) -> tuple[int, Decimal]:  # noqa: ANN001
-    obligation_id = obligation_id or demo.loan_id
-    with session_scope() as session:
-        items = {l.obligation_id: l.next_installment for l in obligations_overview(session, demo.member_id, bogota_today())}
-        amount = items[obligation_id]
-        intent_id, _ = create_intent(session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
-                                     lines=[{"obligation_id": obligation_id, "amount": amount}],
-                                     funding=[{"savings_account_id": account_id or demo.rentadiario_id, "amount": amount}])
-    return intent_id, amount
 
 
 def test_apply_task_twice(demo, redis_client) -> None:  # noqa: ANN001
