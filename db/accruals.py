@@ -33,8 +33,10 @@ from .usury import usury_table
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
 
-# Unpaid principal of installments past due on active loans, locked so a concurrent run
-# (or a payment touching the same installment) waits for this one.
+# Unpaid principal of installments past due on active loans. The obligations are locked
+# too, in id order, as a payment locks them (DESIGN §4 rule 4): a payment that already
+# read an installment under its obligation lock is never changed under it, and the two
+# can never wait on each other in opposite orders.
 _OVERDUE_SQL = text("""
     SELECT i.id, i.number, i.due_date, i.principal - i.paid_principal AS overdue_principal,
            l.late_ea_rate, o.number AS obligation_number
@@ -42,8 +44,8 @@ _OVERDUE_SQL = text("""
       JOIN obligations o ON o.id = i.obligation_id
       JOIN loans l ON l.obligation_id = o.id
      WHERE o.status = 'active' AND i.due_date < :today AND i.paid_principal < i.principal
-     ORDER BY i.id
-       FOR UPDATE OF i""")
+     ORDER BY o.id, i.id
+       FOR UPDATE OF o, i""")
 
 # Read after the lock (a new snapshot under READ COMMITTED): a run that committed while
 # this one waited is seen here, and its days are not charged again.
