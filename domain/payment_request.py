@@ -40,7 +40,11 @@ MSG_LINE_KIND = "Un pago solo incluye obligaciones y una transferencia solo cuen
 MSG_SELF_TRANSFER = "La cuenta de origen y la de destino deben ser distintas"
 MSG_FUNDING_MISMATCH = "La suma de las formas de pago no coincide con el total a pagar"
 MSG_BAD_PREPAYMENT_MODE = "Elija si el abono reduce el plazo o el valor de la cuota"
-MSG_PSE_UNAVAILABLE = "El pago por PSE aún no está disponible; use el débito de sus cuentas de ahorro"
+MSG_PSE_BANK = "Seleccione la entidad financiera desde la que pagará por PSE"
+MSG_PSE_USER_TYPE = "Seleccione el tipo de persona: natural o jurídica"
+MSG_PSE_TWICE = "Un pago solo puede tener un débito por PSE"
+MSG_PSE_WITH_ACCOUNT = "El débito por PSE no lleva cuenta de ahorros de la cooperativa"
+_BANK_CODE = re.compile(r"^[0-9]{1,10}$")
 
 
 class PaymentInputError(ValueError):
@@ -71,6 +75,10 @@ class FundingRequest:
     amount: Decimal
     savings_account_id: int | None = None
     pse: bool = False
+    # PSE only: the bank the member chose (financialInstitutionCode) and the person type
+    # (userType: 0 natural, 1 jurídica), both sent in createTransactionPayment.
+    bank_code: str | None = None
+    user_type: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,14 @@ class PaymentRequest:
     @property
     def uses_pse(self) -> bool:
         return any(f.pse for f in self.funding)
+
+    @property
+    def pse_source(self) -> FundingRequest | None:
+        return next((f for f in self.funding if f.pse), None)
+
+    @property
+    def savings_funding(self) -> tuple[FundingRequest, ...]:
+        return tuple(f for f in self.funding if not f.pse)
 
 
 def check_idempotency_key(key: object) -> str:
@@ -181,15 +197,32 @@ def _as_line(raw: LineRequest | Mapping[str, object], default_mode: PrepaymentMo
 
 def _as_funding(raw: FundingRequest | Mapping[str, object]) -> FundingRequest:
     if isinstance(raw, FundingRequest):
-        raw = {"amount": raw.amount, "savings_account_id": raw.savings_account_id, "pse": raw.pse}
+        raw = {"amount": raw.amount, "savings_account_id": raw.savings_account_id, "pse": raw.pse,
+               "bank_code": raw.bank_code, "user_type": raw.user_type}
     if not isinstance(raw, Mapping):
         raise PaymentInputError(MSG_NO_FUNDING)
     if raw.get("pse"):
-        raise PaymentInputError(MSG_PSE_UNAVAILABLE)
+        return _as_pse(raw)
     account_id = raw.get("savings_account_id")
     if account_id in (None, ""):
         raise PaymentInputError(MSG_NO_FUNDING)
     return FundingRequest(request_amount(raw.get("amount")), _positive_id(account_id))
+
+
+def _as_pse(raw: Mapping[str, object]) -> FundingRequest:
+    if raw.get("savings_account_id") not in (None, ""):
+        raise PaymentInputError(MSG_PSE_WITH_ACCOUNT)
+    bank = raw.get("bank_code")
+    bank = bank.strip() if isinstance(bank, str) else bank
+    # "0" is PSE's placeholder row ("A continuación seleccione su banco"), never a bank.
+    if not isinstance(bank, str) or not _BANK_CODE.match(bank) or int(bank) == 0:
+        raise PaymentInputError(MSG_PSE_BANK)
+    user_type = raw.get("user_type")
+    if isinstance(user_type, str) and user_type.strip() in ("0", "1"):
+        user_type = int(user_type.strip())
+    if isinstance(user_type, bool) or user_type not in (0, 1):
+        raise PaymentInputError(MSG_PSE_USER_TYPE)
+    return FundingRequest(request_amount(raw.get("amount")), None, True, bank, int(user_type))  # type: ignore[arg-type]
 
 
 def normalize_request(
@@ -232,6 +265,8 @@ def _check_consistency(request: PaymentRequest) -> None:
     targets = request.obligation_ids + request.target_account_ids
     if len(targets) != len(set(targets)):
         raise PaymentInputError(MSG_DUPLICATE_OBLIGATION)
+    if sum(1 for f in request.funding if f.pse) > 1:
+        raise PaymentInputError(MSG_PSE_TWICE)
     sources = request.source_account_ids
     if len(sources) != len(set(sources)):
         raise PaymentInputError(MSG_DUPLICATE_SOURCE)
@@ -251,6 +286,7 @@ def request_hash(request: PaymentRequest) -> str:
             [l.obligation_id, l.target_savings_account_id, str(l.amount), l.prepayment_mode and l.prepayment_mode.value]
             for l in request.lines
         ],
-        "funding": [[f.savings_account_id, f.pse, str(f.amount)] for f in request.funding],
+        "funding": [[f.savings_account_id, f.pse, str(f.amount)] + ([f.bank_code, f.user_type] if f.pse else [])
+                    for f in request.funding],
     }
     return hashlib.sha256(json.dumps(body, separators=(",", ":"), sort_keys=True).encode()).hexdigest()

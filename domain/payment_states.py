@@ -99,10 +99,18 @@ INTENT_TRANSITIONS: Mapping[IntentState, frozenset[IntentState]] = MappingProxyT
         IntentState.APPLIED: frozenset({IntentState.REVERSED}),
         IntentState.REJECTED: _NONE,
         IntentState.FAILED: _NONE,
-        IntentState.EXPIRED: _NONE,
+        # A late approval (DESIGN §5): PSE approved after the funding window closed and
+        # the obligations still owe it, so it is applied; made by
+        # db/payments/late_approvals.py, never by a step (see LATE_APPROVAL_TRANSITIONS).
+        IntentState.EXPIRED: frozenset({IntentState.APPLIED}),
         IntentState.REVERSED: _NONE,
     }
 )
+
+# Exits from an end state that no step makes: the operator's reversal and the late
+# approval. Tests hold INTENT_TRANSITIONS equal to the steps' moves plus these.
+OPERATOR_TRANSITIONS: frozenset[tuple[IntentState, IntentState]] = frozenset({(IntentState.APPLIED, IntentState.REVERSED)})
+LATE_APPROVAL_TRANSITIONS: frozenset[tuple[IntentState, IntentState]] = frozenset({(IntentState.EXPIRED, IntentState.APPLIED)})
 
 ATTEMPT_TRANSITIONS: Mapping[AttemptState, frozenset[AttemptState]] = MappingProxyType(
     {

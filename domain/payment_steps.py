@@ -23,7 +23,10 @@ class Step(StrEnum):
     FUND = "fund"  # the outside party said yes (the PSE issue calls it)
     SETTLE = "settle"  # post the holds and apply
     RELEASE = "release"  # the outside party said no: void the holds
-    EXPIRE = "expire"  # nobody answered within the holds' TTL: void them
+    EXPIRE = "expire"  # nobody answered within the funding window: void the holds
+    # PSE's createTransactionPayment: the intent stays in funding; a lost answer leaves
+    # the PSE attempt unknown (never sent again; conciliation resolves it).
+    SEND = "send"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,7 @@ class StepSpec:
 
 
 _P, _H, _U = AttemptState.PENDING, AttemptState.HELD, AttemptState.UNKNOWN
+_POSTED, _DECLINED, _VOIDED = AttemptState.POSTED, AttemptState.DECLINED, AttemptState.VOIDED
 
 STEPS: Mapping[Step, StepSpec] = MappingProxyType({
     spec.step: spec
@@ -54,17 +58,28 @@ STEPS: Mapping[Step, StepSpec] = MappingProxyType({
                  frozenset({(_P, AttemptState.POSTED), (_P, AttemptState.DECLINED)}), external=False, driven=True),
         StepSpec(Step.HOLD, IntentState.CREATED, IntentState.FUNDING, frozenset({IntentState.REJECTED}),
                  frozenset({(_P, _H), (_P, AttemptState.DECLINED)}), external=True, driven=True),
+        StepSpec(Step.SEND, IntentState.FUNDING, IntentState.FUNDING, frozenset(),
+                 frozenset({(_P, _U)}), external=True, driven=False),
+        # PSE said OK: the PSE attempt stays pending until SETTLE books its money with the
+        # holds in one transaction.
         StepSpec(Step.FUND, IntentState.FUNDING, IntentState.FUNDED, frozenset(),
                  frozenset(), external=True, driven=False),
         # A failed settle voids the holds; an attempt that PSE may still approve (pending
         # PSE, unknown) is NOT moved to failed (DESIGN §5: a late approval is applied or
         # refunded, never dropped): the reconciler sends such an intent to review.
+        # The approved PSE attempt is posted with the holds (or, when the settle fails,
+        # its money is refunded to the member's savings: db/payments/late_approvals.py).
         StepSpec(Step.SETTLE, IntentState.FUNDED, IntentState.APPLIED, frozenset({IntentState.FAILED}),
-                 frozenset({(_H, AttemptState.POSTED), (_H, AttemptState.VOIDED)}), external=True, driven=True),
+                 frozenset({(_H, _POSTED), (_H, _VOIDED), (_P, _POSTED), (_U, _POSTED)}), external=True, driven=True),
+        # PSE said NOT_AUTHORIZED / FAILED, refused the create, or conciliation shows the
+        # create never reached it.
         StepSpec(Step.RELEASE, IntentState.FUNDING, IntentState.REJECTED, frozenset(),
-                 frozenset({(_H, AttemptState.VOIDED)}), external=True, driven=False),
+                 frozenset({(_H, _VOIDED), (_P, _DECLINED), (_U, _DECLINED)}), external=True, driven=False),
+        # The funding window passed: the holds are voided, but a PSE attempt still pending
+        # or unknown is NOT touched (DESIGN §5): it is still queried, and an approval that
+        # comes later is a late approval (applied or refunded, and reviewed).
         StepSpec(Step.EXPIRE, IntentState.FUNDING, IntentState.EXPIRED, frozenset(),
-                 frozenset({(_H, AttemptState.VOIDED)}), external=True, driven=True),
+                 frozenset({(_H, _VOIDED)}), external=True, driven=True),
     )
 })
 
@@ -136,7 +151,7 @@ def step_transitions() -> dict[IntentState, frozenset[IntentState]]:
     """The intent moves the steps make, by state (INTENT_TRANSITIONS minus operators')."""
     moves: dict[IntentState, set[IntentState]] = {s: set() for s in IntentState}
     for spec in STEPS.values():
-        moves[spec.expects] |= spec.targets
+        moves[spec.expects] |= spec.targets - {spec.expects}  # a step that keeps the state moves nothing
     return {s: frozenset(t) for s, t in moves.items()}
 
 

@@ -19,6 +19,7 @@ REASON_INSUFFICIENT = "Saldo insuficiente"
 REASON_DORMANT = "Cuenta inactiva"
 REASON_EMBARGOED = "Cuenta embargada"
 REASON_IN_PROGRESS = "Ya hay un pago en proceso para esta obligación"
+REASON_PSE_PENDING = "Pago PSE PENDIENTE"
 REASON_OVER_OWED = "El valor supera lo adeudado"
 REASON_NOT_POSITIVE = "El valor debe ser mayor que cero"
 REASON_NOT_ACTIVE_OBLIGATION = "La obligación no está activa"
@@ -95,6 +96,10 @@ class LineFacts:
     max_payable: Decimal | None  # None for a deposit into an own account
     obligation_active: bool = True
     in_progress: bool = False
+    # A PSE transaction for this obligation that PSE has not decided yet (DESIGN §5):
+    # the obligation is blocked; `pse_cus` is its CUS when PSE gave one.
+    pse_pending: bool = False
+    pse_cus: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +180,24 @@ def _line_value(line: LineFacts) -> Requirement:
     return Requirement(f"valor:{line.code_id}", requisito, observation, True, "")
 
 
+def pse_pending_message(reference: str, cus: str | None) -> str:
+    """The standard PENDIENTE text PSE integrations show (pse-reference §1.4)."""
+    return (
+        f"En este momento su Número de Referencia o Factura ({reference}) presenta un proceso de pago cuya "
+        "transacción se encuentra PENDIENTE de recibir confirmación por parte de su entidad financiera, por "
+        "favor espere unos minutos y vuelva a consultar más tarde para verificar si su pago fue confirmado de "
+        "forma exitosa. Si desea mayor información sobre el estado actual de su operación puede comunicarse a "
+        "nuestras líneas de atención al cliente y preguntar por el estado de la transacción: "
+        f"{cus or 'en trámite'}"
+    )
+
+
 def _not_in_progress(line: LineFacts) -> Requirement:
+    if line.pse_pending:
+        return Requirement(
+            f"en_proceso:{line.code_id}", f"Sin pagos en proceso de {line.label}",
+            pse_pending_message(line.label, line.pse_cus), False, REASON_PSE_PENDING,
+        )
     if line.in_progress:
         return Requirement(
             f"en_proceso:{line.code_id}", f"Sin pagos en proceso de {line.label}", REASON_IN_PROGRESS, False,

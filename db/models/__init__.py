@@ -10,6 +10,8 @@ from .payments import (
     IntentKind,
     PaymentIntent,
     PaymentIntentLine,
+    PseResolution,
+    PseState,
     PseTransaction,
     ReceiptCounter,
 )
@@ -34,7 +36,7 @@ __all__ = [
     "Allocation", "AuditEvent", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
-    "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseTransaction", "ReceiptCounter",
+    "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseResolution", "PseState", "PseTransaction", "ReceiptCounter",
     "ReviewItem", "ReviewKind", "ReviewState",
     "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

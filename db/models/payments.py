@@ -3,13 +3,14 @@
 PSE transactions and consecutive receipt numbers (DESIGN §4, Hyperswitch's split)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -162,6 +163,31 @@ class Hold(Base):
     )
 
 
+class PseState(StrEnum):
+    """A PSE transaction as we know it: our own steps (CREATED: ticket stored, not yet
+    sent; SENT: the create left, its answer not yet stored; UNKNOWN: the answer was lost;
+    NOT_CREATED: PSE refused the create or was unreachable, nothing exists there) and
+    ACH's four transactionState values."""
+
+    CREATED = "CREATED"
+    SENT = "SENT"
+    UNKNOWN = "UNKNOWN"
+    NOT_CREATED = "NOT_CREATED"
+    PENDING = "PENDING"
+    OK = "OK"
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"
+    FAILED = "FAILED"
+
+
+class PseResolution(StrEnum):
+    """What was done with an approved transaction's money."""
+
+    APPLIED = "applied"            # with its intent, in the funding window
+    LATE_APPLIED = "late_applied"  # after the intent expired; the obligations still owed it
+    REFUNDED = "refunded"          # credited to the member's Rentadiario
+    REVIEW = "review"              # contradicts what we decided: a person decides
+
+
 class PseTransaction(Base):
     """One PSE transaction; the ticket is stored before the outbound create (DESIGN §5)."""
 
@@ -171,8 +197,12 @@ class PseTransaction(Base):
     attempt_id: Mapped[int] = mapped_column(ForeignKey("funding_attempts.id"), unique=True)
     ticket_id: Mapped[str] = mapped_column(String(40), unique=True)
     bank_code: Mapped[str] = mapped_column(String(10))
+    bank_name: Mapped[str | None] = mapped_column(String(120))
     user_type: Mapped[int] = mapped_column(Integer)  # 0 natural person, 1 company
     amount: Mapped[Money]
+    # entityurl: where the bank sends the member back (the web knows its own address).
+    entity_url: Mapped[str | None] = mapped_column(String(500))
+    payer_ip: Mapped[str | None] = mapped_column(String(45))
     trazability_code: Mapped[str | None] = mapped_column(String(40), unique=True)  # the CUS
     state: Mapped[str] = mapped_column(String(20), server_default=text("'CREATED'"))
     return_code: Mapped[str | None] = mapped_column(String(40))
@@ -182,11 +212,20 @@ class PseTransaction(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     poll_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_query_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # final state known
+    bank_process_date: Mapped[date | None] = mapped_column(Date)
+    finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finalize_code: Mapped[str | None] = mapped_column(String(40))
+    resolution: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
-        CheckConstraint(
-            "state IN ('CREATED', 'SENT', 'UNKNOWN', 'PENDING', 'OK', 'NOT_AUTHORIZED', 'FAILED')", name="state"
-        ),
+        CheckConstraint(f"state IN ({', '.join(repr(s.value) for s in PseState)})", name="state"),
+        CheckConstraint(f"resolution IN ({', '.join(repr(r.value) for r in PseResolution)})", name="resolution"),
+        Index("ix_pse_transactions_poll_due", "next_poll_at", postgresql_where=text("state = 'PENDING'")),
+        Index("ix_pse_transactions_unsettled", "created_at",
+              postgresql_where=text("state IN ('CREATED', 'SENT', 'UNKNOWN') "
+                                    "OR (state = 'OK' AND finalized_at IS NULL)")),
     )
 
 

@@ -24,6 +24,16 @@ class ReviewKind(StrEnum):
     REDRIVES_EXHAUSTED = "redrives_exhausted"  # the step kept missing its deadline
     AWAITING_PAST_DEADLINE = "awaiting_past_deadline"  # PSE may still approve, promise broken
     FAILED_AWAITING_APPROVAL = "failed_awaiting_approval"  # failed at settle; PSE may still approve
+    # Issue 10: PSE approved after the intent ended: applied (the obligations still owed
+    # it) or refunded to the member's Rentadiario. Either way a person looks.
+    LATE_APPROVAL_APPLIED = "late_approval_applied"
+    LATE_APPROVAL_REFUNDED = "late_approval_refunded"
+    # Approved by PSE, but our payment could not be applied: refunded to savings.
+    APPROVED_NOT_APPLIED = "approved_not_applied"
+    # The conciliation file disagrees with us (approved there and rejected here, amounts
+    # that differ, ours missing there, theirs missing here), or resolved an unknown create.
+    CONCILIATION_MISMATCH = "conciliation_mismatch"
+    UNKNOWN_CREATE_RESOLVED = "unknown_create_resolved"
 
 
 class ReviewItem(Base):

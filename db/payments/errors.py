@@ -11,6 +11,7 @@ MSG_NOT_YOURS_ACCOUNT = "La cuenta seleccionada no existe o no le pertenece"
 MSG_NOT_YOURS_INTENT = "El pago solicitado no existe o no le pertenece"
 MSG_KEY_REUSED = "Esta solicitud ya se envió con otros datos; vuelva a la verificación e intente de nuevo"
 MSG_REQUIREMENTS = "No se cumplen los requisitos del pago"
+MSG_UNKNOWN_BANK = "La entidad financiera elegida no está en la lista de PSE; elija otra"
 
 
 class PaymentError(Exception):

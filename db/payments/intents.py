@@ -30,9 +30,10 @@ from domain.payment_steps import Step, first_step
 from domain.requirements import Requirement, all_met
 from zona_privada.settings import Settings, get_settings
 
-from ..models import Allocation, IntentKind, PaymentIntent
+from ..models import Allocation, IntentKind, PaymentIntent, PseState
+from ..pse_banks import bank_name as pse_bank_name
 from .gmf import request_gmf
-from .errors import MSG_NOT_YOURS_INTENT, IdempotencyConflict, NotOwnedError, RequirementsNotMet
+from .errors import MSG_NOT_YOURS_INTENT, MSG_UNKNOWN_BANK, IdempotencyConflict, NotOwnedError, RequirementsNotMet
 from .planning import obligation_label, obligation_plan, overdue_total, split_amount
 from .requirements import ADVISORY_IN_PROGRESS, evaluate_rows
 from .snapshots import SavingsRow, active_obligation_ids, load_accounts, load_obligations
@@ -83,6 +84,15 @@ def _existing(session: Session, member_id: int, key: str) -> tuple[int, str] | N
     return (row[0], row[1]) if row else None
 
 
+class PseContext(NamedTuple):
+    """What the web knows about a PSE payment that the form does not carry: the payer's
+    IP (a reference ACH asks for, shown on the receipt) and where the bank sends the
+    member back (`entityurl`: this prefix followed by the ticketId)."""
+
+    payer_ip: str
+    return_url_prefix: str
+
+
 class NewIntent(NamedTuple):
     """What `create_intent` gives the web: the intent and, when this call created it, the
     step to enqueue after commit (from the step table); None for a replay of an intent
@@ -110,9 +120,13 @@ def create_intent(
     prepayment_mode: object = None,
     today: date | None = None,
     settings: Settings | None = None,
+    pse: PseContext | None = None,
 ) -> NewIntent:
     """Write the intent in the caller's transaction; returns (intent_id, first_step),
     first_step None when the key found an existing intent.
+
+    A request with a PSE source also writes its PSE attempt and its `pse_transactions`
+    row with the ticketId, before anything is sent (DESIGN §5); `pse` is then required.
 
     Raises PaymentInputError (bad shape or amount), NotOwnedError (another member's
     ids), RequirementsNotMet (the table says no), IdempotencyConflict (key reused with
@@ -129,6 +143,14 @@ def create_intent(
 
     now = utcnow()
     today = today or bogota_date(now)
+    pse_source = request.pse_source
+    bank_name = None
+    if pse_source is not None:
+        if pse is None:
+            raise ValueError("a PSE payment needs the payer's IP and the return URL")
+        bank_name = pse_bank_name(session, pse_source.bank_code or "")
+        if bank_name is None:
+            raise PaymentInputError(MSG_UNKNOWN_BANK)
     obligations = load_obligations(session, member_id, request.obligation_ids)
     accounts = load_accounts(session, member_id, request.source_account_ids + request.target_account_ids, today=today)
     taxes = request_gmf(request, accounts, today=today)
@@ -146,7 +168,7 @@ def create_intent(
 
     intent_id = session.execute(_INSERT_INTENT_SQL, _insert_params(
         member_id, key, body_hash, request, accounts, taxes,
-        deadline=now + timedelta(seconds=settings.intent_step_deadline_s),
+        deadline=now + timedelta(seconds=settings.intent_step_deadline_s), pse=pse, bank_name=bank_name,
     )).scalar_one_or_none()
     if intent_id is None:
         # A concurrent create with the same key committed first: re-read the winner.
@@ -181,18 +203,36 @@ _INSERT_INTENT_SQL = text(f"""
                             CAST(:attempt_gmf AS numeric[]))
                      WITH ORDINALITY AS a(account_id, amount, gmf, n)
         ORDER BY a.n
+    ), pse_attempt AS (
+        INSERT INTO funding_attempts (intent_id, kind, state, savings_account_id, amount, gmf_amount)
+        SELECT intent.id, '{AttemptKind.PSE.value}', '{AttemptState.PENDING.value}', NULL, p.amount, 0
+        FROM intent, unnest(CAST(:pse_amounts AS numeric[])) AS p(amount)
+        RETURNING id, amount
+    ), pse_tx AS (
+        -- The ticketId is the row's own id, drawn here: stored in this transaction, before
+        -- the worker sends anything (DESIGN §5).
+        INSERT INTO pse_transactions (id, attempt_id, ticket_id, bank_code, bank_name, user_type, amount,
+                                      entity_url, payer_ip, state)
+        SELECT t.n, a.id, t.n::text, :pse_bank, :pse_bank_name, :pse_user_type, a.amount,
+               :pse_return_prefix || t.n::text, :pse_payer_ip, '{PseState.CREATED.value}'
+        FROM pse_attempt a, LATERAL (SELECT nextval('pse_transactions_id_seq') AS n) t
     )
     SELECT id FROM intent""")
 
 
 def _insert_params(
     member_id: int, key: str, body_hash: str, request: PaymentRequest, accounts: Mapping[int, SavingsRow],
-    taxes: Sequence[Decimal], *, deadline: datetime,
+    taxes: Sequence[Decimal], *, deadline: datetime, pse: PseContext | None, bank_name: str | None,
 ) -> dict[str, object]:
     sources = []
-    for source in request.funding:
-        assert source.savings_account_id is not None  # PSE is refused by normalize_request for now
+    savings_taxes = []
+    for source, tax in zip(request.funding, taxes, strict=True):
+        if source.pse:
+            continue
+        assert source.savings_account_id is not None
         sources.append((accounts[source.savings_account_id], source.amount))
+        savings_taxes.append(tax)
+    pse_source = request.pse_source
     return {
         "member_id": member_id, "kind": request.kind, "key": key, "hash": body_hash, "total": request.total,
         "deadline": deadline,
@@ -202,7 +242,13 @@ def _insert_params(
         "line_modes": [line.prepayment_mode.value if line.prepayment_mode else None for line in request.lines],
         "attempt_accounts": [account.id for account, _ in sources],
         "attempt_amounts": [amount for _, amount in sources],
-        "attempt_gmf": list(taxes),  # request_gmf: one per source, in order (all savings for now)
+        "attempt_gmf": savings_taxes,  # request_gmf: one per source, in order
+        "pse_amounts": [pse_source.amount] if pse_source else [],
+        "pse_bank": pse_source.bank_code if pse_source else None,
+        "pse_bank_name": bank_name,
+        "pse_user_type": pse_source.user_type if pse_source else None,
+        "pse_return_prefix": pse.return_url_prefix if pse else "",
+        "pse_payer_ip": pse.payer_ip[:45] if pse else None,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -16,16 +17,18 @@ from sqlalchemy.orm import Session
 from domain.bogota_calendar import BOGOTA
 from domain.payment_request import PaymentRequest
 from domain.payment_states import IntentState
-from domain.payment_steps import HELD_STATES, NOT_COUNTED_STATES, OPEN_STATES
+from domain.payment_steps import HELD_STATES, NOT_COUNTED_STATES, OPEN_STATES, may_still_be_approved_sql
 from domain.requirements import AccountFacts, LimitFacts, LineFacts, Requirement, evaluate
 from zona_privada.settings import Settings
 
-from ..models import ObligationStatus
+from ..models import ObligationStatus, PseState
 from .gmf import gmf_by_account, request_gmf
 from .planning import ObligationPlan, obligation_plan
 from .snapshots import ObligationRow, SavingsRow
 
 ZERO = Decimal("0.00")
+# PSE transactions PSE may still decide: sent (or about to be), answer lost, pending.
+PSE_UNDECIDED = (PseState.CREATED.value, PseState.SENT.value, PseState.UNKNOWN.value, PseState.PENDING.value)
 
 # States that count as "a payment of this obligation in progress", from the step table.
 # When advising, any intent not yet finished does; under lock, only those whose savings
@@ -35,16 +38,30 @@ LOCKED_IN_PROGRESS = tuple(s for s in IntentState if s in HELD_STATES)
 NOT_COUNTED_TODAY = tuple(s for s in IntentState if s in NOT_COUNTED_STATES)
 
 
-# Both facts the member's other payments give, in one round trip: which of these
-# obligations have a payment in progress, and what was already spent today.
-_OTHER_PAYMENTS_SQL = text("""
+# The facts the member's other payments give, in one round trip: which of these
+# obligations have a payment in progress, what was already spent today, and which have
+# a PSE transaction PSE has not decided (blocked whatever its intent's state: an intent
+# that expired waiting leaves its transaction pending at PSE), with its CUS.
+_OTHER_PAYMENTS_SQL = text(f"""
     SELECT ARRAY(SELECT DISTINCT l.obligation_id
                  FROM payment_intent_lines l JOIN payment_intents p ON p.id = l.intent_id
                  WHERE l.obligation_id = ANY(:ids) AND p.state::text = ANY(:states)
                    AND p.id IS DISTINCT FROM :exclude),
            (SELECT coalesce(sum(total_amount), 0) FROM payment_intents
             WHERE member_id = :member_id AND created_at >= :since AND NOT (state::text = ANY(:not_counted))
-              AND id IS DISTINCT FROM :exclude)""")
+              AND id IS DISTINCT FROM :exclude),
+           ARRAY(SELECT l.obligation_id || ':' || coalesce(t.trazability_code, '')
+                 FROM payment_intent_lines l
+                 JOIN funding_attempts f ON f.intent_id = l.intent_id AND {may_still_be_approved_sql("f")}
+                 JOIN pse_transactions t ON t.attempt_id = f.id
+                 WHERE l.obligation_id = ANY(:ids) AND l.intent_id IS DISTINCT FROM :exclude
+                   AND t.state IN ({", ".join(repr(s) for s in PSE_UNDECIDED)}))""")
+
+
+class OtherPayments(NamedTuple):
+    in_progress: set[int]
+    spent_today: Decimal
+    pse_pending: dict[int, str | None]  # obligation -> CUS (None before PSE gave one)
 
 
 def bogota_day_start_utc(today: date) -> datetime:
@@ -54,15 +71,20 @@ def bogota_day_start_utc(today: date) -> datetime:
 def other_payments(
     session: Session, member_id: int, obligation_ids: Sequence[int], states: Sequence[IntentState], *,
     today: date, exclude_intent_id: int | None,
-) -> tuple[set[int], Decimal]:
-    """(obligations with a payment in one of `states`, total of today's payments that
-    count against the daily limit), both leaving out `exclude_intent_id`."""
-    in_progress, spent = session.execute(_OTHER_PAYMENTS_SQL, {
+) -> OtherPayments:
+    """Obligations with a payment in one of `states`, total of today's payments that
+    count against the daily limit, obligations with an undecided PSE transaction; all
+    leaving out `exclude_intent_id`."""
+    in_progress, spent, pse = session.execute(_OTHER_PAYMENTS_SQL, {
         "ids": list(obligation_ids), "states": [s.value for s in states], "exclude": exclude_intent_id,
         "member_id": member_id, "since": bogota_day_start_utc(today),
         "not_counted": [s.value for s in NOT_COUNTED_TODAY],
     }).one()
-    return set(in_progress), Decimal(spent)
+    pending: dict[int, str | None] = {}
+    for item in pse:
+        obligation_id, _, cus = item.partition(":")
+        pending[int(obligation_id)] = pending.get(int(obligation_id)) or cus or None
+    return OtherPayments(set(in_progress), Decimal(spent), pending)
 
 
 def _account_facts(request: PaymentRequest, accounts: Mapping[int, SavingsRow],
@@ -88,7 +110,7 @@ def _line_facts(
     request: PaymentRequest,
     plans: Mapping[int, ObligationPlan],
     accounts: Mapping[int, SavingsRow],
-    in_progress: set[int],
+    others: OtherPayments,
 ) -> list[LineFacts]:
     facts: list[LineFacts] = []
     for line in request.lines:
@@ -101,7 +123,9 @@ def _line_facts(
                     amount=line.amount,
                     max_payable=plan.max_payable,
                     obligation_active=plan.obligation.status is ObligationStatus.ACTIVE,
-                    in_progress=line.obligation_id in in_progress,
+                    in_progress=line.obligation_id in others.in_progress,
+                    pse_pending=line.obligation_id in others.pse_pending,
+                    pse_cus=others.pse_pending.get(line.obligation_id),
                 )
             )
         else:
@@ -130,17 +154,17 @@ def evaluate_rows(
     if gmf_taxes is None:
         gmf_taxes = request_gmf(request, accounts, today=today)
     plans = {oid: obligation_plan(ob, today) for oid, ob in obligations.items()}
-    in_progress, spent = other_payments(session, member_id, sorted(obligations), in_progress_states, today=today,
-                                        exclude_intent_id=exclude_intent_id)
+    others = other_payments(session, member_id, sorted(obligations), in_progress_states, today=today,
+                            exclude_intent_id=exclude_intent_id)
     limits = LimitFacts(
         total=request.total,
         max_per_transaction=settings.payment_max_per_transaction_cop,
         max_per_day=settings.payment_max_per_day_cop,
-        spent_today=spent,
+        spent_today=others.spent_today,
     )
     rows = evaluate(
         _account_facts(request, accounts, gmf_by_account(request, gmf_taxes)),
-        _line_facts(request, plans, accounts, in_progress),
+        _line_facts(request, plans, accounts, others),
         limits,
     )
     return rows, plans

@@ -28,7 +28,6 @@ from domain.payment_request import (
     KIND_TRANSFER,
     MSG_BAD_PREPAYMENT_MODE,
     MSG_NO_LINES,
-    MSG_PSE_UNAVAILABLE,
     PaymentRequest,
     request_hash,
 )
@@ -42,6 +41,7 @@ TIPO_VENTANILLA = "ventanilla"
 TIPO_INDIVIDUAL = "individual"
 FORMA_DEBITO = "debito"
 FORMA_PSE = "pse"
+MSG_PSE_UNAVAILABLE = "El pago por PSE aún no está disponible; use el débito de sus cuentas de ahorro"
 FORMA_MULTIPLE = "multiple"
 
 MSG_CHOOSE_TIPO = "Seleccione el tipo de pago"

@@ -10,7 +10,15 @@ import pytest
 
 from db.models import PaymentIntent
 from db.payments.requirements import ADVISORY_IN_PROGRESS, LOCKED_IN_PROGRESS, NOT_COUNTED_TODAY
-from domain.payment_states import ATTEMPT_TRANSITIONS, INTENT_TRANSITIONS, AttemptKind, AttemptState, IntentState
+from domain.payment_states import (
+    ATTEMPT_TRANSITIONS,
+    INTENT_TRANSITIONS,
+    LATE_APPROVAL_TRANSITIONS,
+    OPERATOR_TRANSITIONS,
+    AttemptKind,
+    AttemptState,
+    IntentState,
+)
 from domain.payment_steps import (
     HELD_STATES,
     OPEN_STATES,
@@ -25,7 +33,12 @@ from domain.payment_steps import (
 from workers import payment_tasks
 
 ROOT = Path(__file__).resolve().parents[3]
-OPERATOR_MOVES = {(IntentState.APPLIED, IntentState.REVERSED)}  # a reversal, never a step
+# A reversal and a late approval (applied after the intent expired): never a step.
+OPERATOR_MOVES = {(IntentState.APPLIED, IntentState.REVERSED), (IntentState.EXPIRED, IntentState.APPLIED)}
+
+
+def test_the_exits_no_step_makes_are_named_once() -> None:
+    assert OPERATOR_TRANSITIONS | LATE_APPROVAL_TRANSITIONS == OPERATOR_MOVES
 
 
 def test_every_step_has_a_row_and_every_open_state_a_driver() -> None:
@@ -54,10 +67,12 @@ def test_attempt_moves_are_edges_of_the_attempt_machine_and_never_drop_a_possibl
         for current, target in spec.attempt_moves:
             assert target in ATTEMPT_TRANSITIONS[current], (spec.step, current, target)
             # Nothing local fails an attempt PSE may still approve (DESIGN §5); an `unknown`
-            # one leaves only on PSE's own answer (posted, declined by PSE, voided by it).
+            # one leaves only on PSE's own answer (posted when approved, declined when PSE
+            # or its conciliation file says it was not): never voided or failed here.
             if any(may_still_be_approved(kind, current) for kind in AttemptKind):
                 assert target is not AttemptState.FAILED, spec.step
-            assert current is not AttemptState.UNKNOWN, spec.step
+            if current is AttemptState.UNKNOWN:
+                assert target in (AttemptState.POSTED, AttemptState.DECLINED), spec.step
 
 
 def test_first_steps_and_the_task_for_every_driven_step() -> None:
