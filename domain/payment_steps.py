@@ -78,8 +78,10 @@ STEPS: Mapping[Step, StepSpec] = MappingProxyType({
         # The funding window passed: the holds are voided, but a PSE attempt still pending
         # or unknown is NOT touched (DESIGN §5): it is still queried, and an approval that
         # comes later is a late approval (applied or refunded, and reviewed).
+        # A PSE create never sent (the worker never got to it) is declined: it provably
+        # never reached PSE, and must not be sent after the intent ended.
         StepSpec(Step.EXPIRE, IntentState.FUNDING, IntentState.EXPIRED, frozenset(),
-                 frozenset({(_H, _VOIDED)}), external=True, driven=True),
+                 frozenset({(_H, _VOIDED), (_P, _DECLINED)}), external=True, driven=True),
     )
 })
 

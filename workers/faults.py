@@ -19,7 +19,7 @@ from zona_privada.settings import ConfigError, get_settings
 
 log = logging.getLogger(__name__)
 
-STEPS = ("apply", "hold", "settle", "expire", "reconcile")
+STEPS = ("apply", "hold", "settle", "expire", "reconcile", "pse_send", "pse_query", "pse_finalize")
 POINTS = ("task_start", "before_commit", "after_commit")
 
 

@@ -95,11 +95,15 @@ def expire_intent(self: Task, intent_id: int) -> dict[str, object]:
     return run_step(self, "expire", processing.expire_if_overdue, intent_id)
 
 
+from .pse_tasks import pse_finalize, pse_send  # noqa: E402  (the PSE steps, by intent)
+
 STEP_TASKS: dict[str, Task] = {
     "apply": apply_intent,
     "hold": hold_intent,
     "settle": settle_intent,
     "expire": expire_intent,
+    "pse_send": pse_send,
+    "pse_finalize": pse_finalize,
 }
 
 

@@ -39,6 +39,21 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, object]]:
             "schedule": pse.banks_check_s,
             "options": {"expires": max(pse.banks_check_s / 2, 1.0)},
         },
+        # Issue 10: PSE transactions whose next query is due (the schedule is stored on each
+        # row), tickets whose send was lost, sends never answered, finalizes owed.
+        "poll-pse": {
+            "task": "workers.pse_tasks.poll_pse",
+            "schedule": settings.pse_poll_period_s,
+            "options": {"expires": max(2 * settings.pse_poll_period_s, 1.0)},
+        },
+        # Issue 10 §5: the conciliation file, daily at 06:10 Bogotá (yesterday's, final,
+        # and today's so far); tests and the fault run set a period in seconds instead.
+        "conciliate-pse": {
+            "task": "workers.pse_tasks.conciliate_pse",
+            "schedule": (settings.pse_conciliation_period_s if settings.pse_conciliation_period_s > 0
+                         else crontab(hour=6, minute=10)),
+            "options": {"expires": 3000.0},
+        },
         # Issue 9 item 7, every hour (crontab times are Bogotá's, the app's timezone): the
         # first run after midnight bills and charges the new day; the others find it done
         # (both jobs are idempotent per day) and cover a worker that was down at 00:05.

@@ -99,6 +99,12 @@ class Settings:
     reconciler_alert_batch: int
     payment_promise_s: int
     hold_ttl_s: int
+    # PSE payments (issue 10), every figure scalable so tests run them in seconds:
+    pse_funding_window_s: float     # a funding PSE intent expires for the member after this
+    pse_poll_period_s: float        # beat: queries due, tickets never sent, finalizes owed
+    pse_send_timeout_s: float       # a create sent this long ago without a stored answer is unknown
+    pse_poll_batch: int             # transactions one poller run claims
+    pse_conciliation_period_s: float  # 0: daily at 06:10 Bogotá (yesterday and today); else every N s
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -304,6 +310,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         reconciler_alert_batch=_positive_int(env, "ZONA_RECONCILER_ALERT_BATCH", 100),
         payment_promise_s=_int(env, "ZONA_PAYMENT_PROMISE_S", 30 * 60),
         hold_ttl_s=_int(env, "ZONA_HOLD_TTL_S", 2 * 3600),
+        # PSE's bank session lasts about 21 minutes (pse-reference §1.4): 25 leaves the
+        # member time to come back and stays inside the half-hour promise.
+        pse_funding_window_s=float(env.get("ZONA_PSE_FUNDING_WINDOW_S", str(25 * 60))),
+        pse_poll_period_s=float(env.get("ZONA_PSE_POLL_PERIOD_S", "10")),
+        # Above the client's whole retry budget (ZONA_PSE_RETRY_TOTAL_S plus one read time-out).
+        pse_send_timeout_s=float(env.get("ZONA_PSE_SEND_TIMEOUT_S", "120")),
+        pse_poll_batch=_positive_int(env, "ZONA_PSE_POLL_BATCH", 200),
+        pse_conciliation_period_s=float(env.get("ZONA_PSE_CONCILIATION_PERIOD_S", "0")),
         extra={k: v for k, v in env.items() if k.startswith("ZONA_")},
     )
 

@@ -28,7 +28,9 @@ from domain.amortization import PrepaymentMode, reschedule_after_prepayment
 from domain.bogota_calendar import bogota_date
 from domain.payment_request import FundingRequest, LineRequest, PaymentRequest
 from domain.payment_states import (
+    LATE_APPROVAL_TRANSITIONS,
     AttemptKind,
+    IllegalTransition,
     AttemptState,
     HoldState,
     IntentState,
@@ -50,10 +52,11 @@ from zona_privada.settings import Settings, get_settings
 
 from .. import chart, outbox
 from ..ledger import post_entry
-from ..models import IntentKind, ReviewKind, ReviewState
+from ..models import IntentKind, PseResolution, PseState, ReviewKind, ReviewState
 from ..posting import EntryAmounts
 from .early_payment import rebill_current_period
 from .gmf import request_gmf
+from .late_approvals import refund_approval
 from .planning import ObligationPlan, split_amount
 from .requirements import LOCKED_IN_PROGRESS, evaluate_rows
 from .snapshots import AttemptRow, IntentRow, ObligationRow, SavingsRow, load_accounts, load_obligations, lock_intent
@@ -296,6 +299,11 @@ def _book(session: Session, step: Step, intent: IntentRow, locked: _Locked, now:
     total_gmf = ZERO
     posted: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     for attempt in intent.attempts:
+        if attempt.kind is AttemptKind.PSE and not attempt.state.is_terminal():
+            # PSE approved it (the caller checked): ACH pays the cooperative's bank account.
+            amounts.debit(ids["banks"], attempt.amount)
+            posted.append((attempt, AttemptState.POSTED, None))
+            continue
         if attempt.kind is not AttemptKind.SAVINGS or attempt.state.is_terminal():
             continue
         account = locked.accounts[attempt.savings_account_id]  # type: ignore[index]
@@ -391,10 +399,15 @@ def _reschedule(
     return True
 
 
-def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime) -> StepResult:
+def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime, *, late: bool = False) -> StepResult:
     # The intent goes from the state the step expects straight to applied in this commit
-    # (no stored `applying`: see IntentState).
-    ensure_step_move(step, intent.state, IntentState.APPLIED)
+    # (no stored `applying`: see IntentState). A late approval comes from an end state
+    # instead (LATE_APPROVAL_TRANSITIONS), never through a step.
+    if late:
+        if (intent.state, IntentState.APPLIED) not in LATE_APPROVAL_TRANSITIONS:
+            raise IllegalTransition(intent.state, IntentState.APPLIED)
+    else:
+        ensure_step_move(step, intent.state, IntentState.APPLIED)
     ensure_transition(intent.state, IntentState.APPLIED)
     _audit(session, intent, "payment_applied", {"total": str(intent.total_amount)})
     # The receipt e-mail is composed from the stored rows when it is sent, not here.
@@ -421,7 +434,10 @@ def place_holds(
     locked = _lock_and_check(session, intent, today=bogota_date(now), settings=settings)
     if locked.failure_reason is not None:
         return _reject(session, Step.HOLD, intent, locked.failure_reason, now)
-    _move(session, Step.HOLD, intent, IntentState.FUNDING, now, deadline=now + timedelta(seconds=settings.intent_step_deadline_s))
+    # The reconciler looks at a funding intent when its funding window closes (then
+    # EXPIRE runs); until then PSE's answer moves it, and nothing needs re-driving (a
+    # lost create message is the PSE poller's, which sweeps tickets never sent).
+    _move(session, Step.HOLD, intent, IntentState.FUNDING, now, deadline=funding_expires_at(intent, settings))
     held: list[tuple[AttemptRow, AttemptState, Decimal | None]] = []
     holds: list[dict[str, object]] = []
     for attempt in intent.attempts:
@@ -431,12 +447,22 @@ def place_holds(
         tax = locked.gmf[attempt.id]
         held.append((attempt, AttemptState.HELD, tax))
         holds.append({"account_id": account.id, "attempt_id": attempt.id, "amount": attempt.amount + tax,
-                      "expires_at": now + timedelta(seconds=settings.hold_ttl_s)})
+                      "expires_at": funding_expires_at(intent, settings)})
     _set_attempts(session, Step.HOLD, held, now)
     if holds:
         session.execute(_PLACE_HOLD_SQL, holds)
     log.info("payment intent funds held", extra={"payment_intent_id": intent.id})
-    return StepResult(intent.id, Outcome.HELD, IntentState.FUNDING)
+    # PSE's create comes next (workers.pse_tasks), after this commit.
+    send = ("pse_send",) if any(a.kind is AttemptKind.PSE for a in intent.attempts) else ()
+    return StepResult(intent.id, Outcome.HELD, IntentState.FUNDING, next_steps=send)
+
+
+def funding_expires_at(intent: IntentRow, settings: Settings) -> datetime:
+    """When a funding intent stops waiting: the PSE funding window from the intent's
+    creation (PSE's session lasts about 21 minutes), else the holds' TTL."""
+    if any(a.kind is AttemptKind.PSE for a in intent.attempts):
+        return intent.created_at + timedelta(seconds=settings.pse_funding_window_s)
+    return intent.created_at + timedelta(seconds=settings.hold_ttl_s)
 
 
 def mark_funded(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
@@ -479,7 +505,22 @@ def settle_intent(
                 raise AssertionError(f"attempt {attempt.id}: hold reserved {reserved}, "
                                      f"would post {attempt.amount + attempt.gmf_amount}")
     _book(session, Step.SETTLE, intent, locked, now)
-    return _finish_applied(session, Step.SETTLE, intent, now)
+    applied = _finish_applied(session, Step.SETTLE, intent, now)
+    if any(a.kind is AttemptKind.PSE for a in intent.attempts):
+        session.execute(_PSE_APPLIED_SQL, {"intent_id": intent.id})
+        # PSE is told the payment was applied (finalizeTransactionPayment), after commit.
+        return StepResult(applied.intent_id, applied.outcome, applied.state, next_steps=("pse_finalize",))
+    return applied
+
+
+_PSE_APPLIED_SQL = text(f"""
+    UPDATE pse_transactions t SET resolution = '{PseResolution.APPLIED.value}'
+    FROM funding_attempts f WHERE f.id = t.attempt_id AND f.intent_id = :intent_id""")
+_APPROVED_PSE_SQL = text(f"""
+    SELECT f.id, f.amount, t.id AS tx_id, t.trazability_code FROM funding_attempts f
+    JOIN pse_transactions t ON t.attempt_id = f.id
+    WHERE f.intent_id = :intent_id AND t.state = '{PseState.OK.value}'
+      AND f.state IN ('{AttemptState.PENDING.value}', '{AttemptState.UNKNOWN.value}')""")
 
 
 # Requirements a posted hold already guarantees (its own money was reserved) or that
@@ -495,10 +536,16 @@ _FILE_REVIEW_SQL = text(f"""
 
 def _fail(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
     _move(session, step, intent, IntentState.FAILED, now, reason=reason)
+    # Money PSE already approved is refunded to the member's savings (and reviewed).
+    approved = session.execute(_APPROVED_PSE_SQL, {"intent_id": intent.id}).all()
+    for attempt_id, amount, tx_id, cus in approved:
+        refund_approval(session, intent, attempt_id, amount, tx_id, cus, now, kind=ReviewKind.APPROVED_NOT_APPLIED,
+                        why=reason[:120])
+    refunded = {row[0] for row in approved}
     # Only the holds are undone. An attempt PSE may still approve (pending, unknown) is
     # left as it is, never failed locally (DESIGN §5): the intent goes to the review
     # queue in this same transaction, where a late approval is applied or refunded.
-    awaiting = [a for a in intent.attempts if may_still_be_approved(a.kind, a.state)]
+    awaiting = [a for a in intent.attempts if may_still_be_approved(a.kind, a.state) and a.id not in refunded]
     if awaiting:
         session.execute(_FILE_REVIEW_SQL, {
             "kind": ReviewKind.FAILED_AWAITING_APPROVAL.value, "intent_id": intent.id, "amount": intent.total_amount,
@@ -533,27 +580,61 @@ def release_intent(
     target = STEPS[step].success
     _move(session, step, intent, target, now, reason=reason)
     _void_held(session, step, intent, now)
+    if step is Step.RELEASE:
+        # PSE said no (or never had it): its attempt is declined with the intent.
+        _set_attempts(session, step, ((a, AttemptState.DECLINED, None) for a in intent.attempts
+                                      if a.kind is AttemptKind.PSE and may_still_be_approved(a.kind, a.state)),
+                      now, reason)
+    else:
+        # Expired: a create never sent is declined and will never be sent; one that was
+        # sent stays as it is, still queried (a late approval is applied or refunded).
+        never_sent = session.execute(_NEVER_SENT_SQL, {"intent_id": intent.id, "now": now}).scalars().all()
+        _set_attempts(session, step, ((a, AttemptState.DECLINED, None) for a in intent.attempts
+                                      if a.id in never_sent), now, "No se envió a PSE")
     log.info("payment intent released", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.RELEASED, target, reason)
+
+
+# Under the intent's lock, so the PSE create (which takes the same lock and checks the
+# intent is still funding) can no longer be sent.
+_NEVER_SENT_SQL = text(f"""
+    UPDATE pse_transactions t SET state = '{PseState.NOT_CREATED.value}', return_code = 'NO_ENVIADA',
+                                  answered_at = :now
+    FROM funding_attempts f
+    WHERE f.id = t.attempt_id AND f.intent_id = :intent_id AND t.state = '{PseState.CREATED.value}'
+    RETURNING f.id""")
 
 
 _HOLDS_EXPIRE_AT_SQL = text(f"""
     SELECT (SELECT min(h.expires_at) FROM holds h JOIN funding_attempts f ON f.id = h.attempt_id
             WHERE f.intent_id = :id AND h.state = '{HoldState.PENDING.value}'),
-           EXISTS (SELECT 1 FROM funding_attempts f WHERE f.intent_id = :id AND {may_still_be_approved_sql("f")})""")
+           (SELECT created_at FROM payment_intents WHERE id = :id),
+           EXISTS (SELECT 1 FROM funding_attempts f WHERE f.intent_id = :id AND f.kind = '{AttemptKind.PSE.value}')""")
+_PUSH_DEADLINE_SQL = text("UPDATE payment_intents SET step_deadline_at = :at WHERE id = :id AND step_deadline_at < :at")
 
 
-def expire_if_overdue(session: Session, intent_id: int, *, now: datetime | None = None) -> StepResult:
-    """The reconciler's step for a `funding` intent: once its holds' TTL has passed
-    without an answer, release them; before that, just push the deadline."""
+def expire_if_overdue(
+    session: Session, intent_id: int, *, now: datetime | None = None, settings: Settings | None = None
+) -> StepResult:
+    """The reconciler's step for a `funding` intent: once its funding window has closed
+    without an answer, void the holds; before that, set the deadline to the window's end.
+
+    A PSE attempt still pending at PSE is NOT failed (DESIGN §5): the intent expires for
+    the member (the half-hour promise), its savings are freed, and the transaction keeps
+    being queried; an approval that comes later is a late approval (applied or refunded
+    and reviewed, db/payments/late_approvals.py)."""
+    settings = settings or get_settings()
     now = now or utcnow()
-    expires, awaiting = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).one()
-    if awaiting:
-        # PSE may still approve: expiring would drop a late approval (DESIGN §5). The
-        # reconciler sends the intent to review once it is past its deadline.
-        return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
-    if expires is not None and expires <= now:
+    holds_expire, created_at, pse = session.execute(_HOLDS_EXPIRE_AT_SQL, {"id": intent_id}).one()
+    if created_at is None:
+        return StepResult(intent_id, Outcome.MISSING, None)
+    window = settings.pse_funding_window_s if pse else settings.hold_ttl_s
+    expires = created_at + timedelta(seconds=window)
+    if holds_expire is not None:
+        expires = min(expires, holds_expire)
+    if expires <= now:
         return release_intent(session, intent_id, "Tiempo de espera del pago agotado", expired=True, now=now)
+    session.execute(_PUSH_DEADLINE_SQL, {"id": intent_id, "at": expires})
     return StepResult(intent_id, Outcome.NOTHING_TO_DO, None)
 
 

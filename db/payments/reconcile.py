@@ -61,7 +61,7 @@ def next_deadline(now: datetime, redrive_count: int, settings: Settings) -> date
 # PSE past the promise. RETURNING gives the worker what to enqueue after commit.
 _CLAIM_SQL = text(f"""
     WITH due AS (
-        SELECT p.id FROM payment_intents p
+        SELECT p.id, p.state FROM payment_intents p
         WHERE p.state IN ({states_sql(OPEN_STATES)}) AND p.step_deadline_at <= :now
           AND NOT (p.id = ANY(CAST(:queued AS bigint[])))
         ORDER BY p.step_deadline_at
@@ -71,8 +71,11 @@ _CLAIM_SQL = text(f"""
         SELECT d.id,
                EXISTS (SELECT 1 FROM funding_attempts f
                        WHERE f.intent_id = d.id AND f.kind = '{AttemptKind.PSE.value}') AS external,
-               EXISTS (SELECT 1 FROM funding_attempts f
-                       WHERE f.intent_id = d.id AND {may_still_be_approved_sql("f")}) AS awaiting
+               -- Only a funding intent waits on PSE's answer; a funded one was approved
+               -- (its PSE attempt is booked by the settle), and must be settled, not filed.
+               d.state = '{IntentState.FUNDING.value}' AND EXISTS (
+                   SELECT 1 FROM funding_attempts f
+                   WHERE f.intent_id = d.id AND {may_still_be_approved_sql("f")}) AS awaiting
         FROM due d
     ), claimed AS (
         UPDATE payment_intents p

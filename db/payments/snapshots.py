@@ -374,6 +374,7 @@ class IntentRow:
     kind: IntentKind
     state: IntentState
     total_amount: Decimal
+    created_at: datetime
     lines: tuple[LineRow, ...]
     attempts: tuple[AttemptRow, ...]
 

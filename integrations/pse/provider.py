@@ -7,25 +7,29 @@ its answer is unknown (mark the attempt unknown, never send it again).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Protocol
 
-# transactionState values of getTransactionInformation (WSDL).
-STATE_OK = "OK"
-STATE_NOT_AUTHORIZED = "NOT_AUTHORIZED"
-STATE_PENDING = "PENDING"
-STATE_FAILED = "FAILED"
-FINAL_STATES = frozenset({STATE_OK, STATE_NOT_AUTHORIZED, STATE_FAILED})
-
-SUCCESS = "SUCCESS"
-FAIL_TIMEOUT = "FAIL_TIMEOUT"
-FAIL_INVALIDSTATE = "FAIL_INVALIDSTATE"
-
-PERSONA_NATURAL = "0"
-PERSONA_JURIDICA = "1"
-
+# The messages are pure values in domain/ (db/ stores them); re-exported here for callers.
+from domain.pse_messages import (  # noqa: F401
+    STATE_OK,
+    STATE_NOT_AUTHORIZED,
+    STATE_PENDING,
+    STATE_FAILED,
+    FINAL_STATES,
+    SUCCESS,
+    FAIL_TIMEOUT,
+    FAIL_INVALIDSTATE,
+    PERSONA_NATURAL,
+    PERSONA_JURIDICA,
+    Bank,
+    CreateRequest,
+    CreateResult,
+    TransactionInfo,
+    FinalizeResult,
+    ConciliationFile,
+    ConciliationResult,
+)
 
 class PseError(Exception):
     """A call to PSE did not give an answer to act on."""
@@ -43,74 +47,6 @@ class PseOutcomeUnknown(PseError):
 
 class PseRejectedRequest(PseError):
     """PSE answered with a SOAP fault: it refused the request itself (definitive)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Bank:
-    code: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CreateRequest:
-    ticket_id: int                     # ours, committed before the call: the idempotency key
-    bank_code: str
-    amount: Decimal
-    return_url: str                    # entityurl: where the bank sends the member back
-    user_type: str = PERSONA_NATURAL   # 0 natural, 1 jurídica
-    vat: Decimal = Decimal("0")
-    references: tuple[str, ...] = ()   # de-facto: payer IP, document type, document number
-    description: str = ""
-    solicite_date: date | None = None  # today in America/Bogota when None
-    currency: str = "COP"
-
-
-@dataclass(frozen=True, slots=True)
-class CreateResult:
-    return_code: str
-    cus: str | None = None             # trazabilityCode
-    bank_url: str | None = None
-    cycle: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.return_code == SUCCESS
-
-
-@dataclass(frozen=True, slots=True)
-class TransactionInfo:
-    return_code: str
-    state: str | None = None
-    cus: str | None = None
-    ticket_id: int | None = None
-    entity_code: str | None = None
-    amount: Decimal | None = None
-    vat: Decimal | None = None
-    solicite_date: date | None = None
-    bank_process_date: date | None = None
-    cycle: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.return_code == SUCCESS and self.state in FINAL_STATES
-
-
-@dataclass(frozen=True, slots=True)
-class FinalizeResult:
-    return_code: str
-    cus: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConciliationFile:
-    name: str
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
-class ConciliationResult:
-    return_code: str
-    files: tuple[ConciliationFile, ...] = field(default_factory=tuple)
 
 
 class PseProvider(Protocol):
