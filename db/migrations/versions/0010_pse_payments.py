@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.add_column("pse_transactions", sa.Column("finalize_code", sa.String(40), nullable=True))
     # What was done with an approval: applied with its intent, applied late, refunded.
     op.add_column("pse_transactions", sa.Column("resolution", sa.String(20), nullable=True))
-    op.drop_constraint("ck_pse_transactions_state", "pse_transactions", type_="check")
+    op.drop_constraint(op.f("ck_pse_transactions_state"), "pse_transactions", type_="check")
     op.create_check_constraint("state", "pse_transactions", f"state IN ({_STATES_NEW})")
     op.create_check_constraint(
         "resolution", "pse_transactions", "resolution IN ('applied', 'late_applied', 'refunded', 'review')")
@@ -43,8 +43,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_pse_transactions_unsettled", "pse_transactions")
     op.drop_index("ix_pse_transactions_poll_due", "pse_transactions")
-    op.drop_constraint("ck_pse_transactions_resolution", "pse_transactions", type_="check")
-    op.drop_constraint("ck_pse_transactions_state", "pse_transactions", type_="check")
+    op.drop_constraint(op.f("ck_pse_transactions_resolution"), "pse_transactions", type_="check")
+    op.drop_constraint(op.f("ck_pse_transactions_state"), "pse_transactions", type_="check")
     op.create_check_constraint("state", "pse_transactions", f"state IN ({_STATES_OLD})")
     for column in ("resolution", "finalize_code", "finalized_at", "bank_process_date", "answered_at",
                    "last_query_at", "bank_name", "payer_ip", "entity_url"):
