@@ -115,18 +115,32 @@ def test_a_step_that_always_fails_is_redriven_a_bounded_number_of_times_then_rev
         assert session.execute(select(ReviewItem.id)).scalars().all() == [item_id]
 
 
-def test_unknown_attempt_on_an_intent_past_its_deadline_goes_to_review(demo, redis_client) -> None:  # noqa: ANN001
+def test_an_unknown_attempt_outlives_the_expiry_of_its_intent(demo, redis_client) -> None:  # noqa: ANN001
     intent_id, _ = one_intent(demo)
     assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
     with session_scope() as session:
         # PSE answered nothing clear: its attempt is `unknown` (a later approval must still land).
         attempt_id = plant_unknown_pse_attempt(session, intent_id)
         session.execute(text("UPDATE holds SET expires_at = now() - interval '1 second'"))
-    # The holds' TTL passed, yet the expire step does not drop the attempt PSE may approve.
-    before = snapshot()
-    assert payment_tasks.expire_intent(intent_id)["outcome"] == "nothing_to_do"
-    assert snapshot() == before
-    # Before the payment promise: re-driven (backing off); past it: reviewed, not re-driven.
+    # The window passed: the intent expires for the member and its savings are freed, but
+    # the attempt PSE may still approve is left as it is (a late approval is applied or
+    # refunded, never dropped: DESIGN §5).
+    assert payment_tasks.expire_intent(intent_id)["state"] == IntentState.EXPIRED.value
+    with session_scope() as session:
+        states = dict(session.execute(text("SELECT kind, state FROM funding_attempts WHERE intent_id = :i"),
+                                      {"i": intent_id}).all())
+        holds = session.execute(text("SELECT state FROM holds")).scalars().all()
+    assert states == {"savings": "voided", "pse": "unknown"} and holds == ["voided"]
+    assert attempt_id
+
+
+def test_a_funding_intent_awaiting_pse_past_the_promise_goes_to_review(demo, redis_client) -> None:  # noqa: ANN001
+    intent_id, _ = one_intent(demo)
+    with session_scope() as session:
+        plant_unknown_pse_attempt(session, intent_id)  # before the hold: a PSE intent's funding window
+    assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
+    # At its window's end it is re-driven (EXPIRE); one still funding past the promise
+    # (the reconciler could not get to it in time) is reviewed, not re-driven.
     with session_scope() as session:
         early = reconcile(session, now=deadline_of(intent_id) + timedelta(seconds=1))  # type: ignore[operator]
     assert [(r.intent_id, r.step) for r in early.redrives] == [(intent_id, Step.EXPIRE)]
