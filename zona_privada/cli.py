@@ -1,4 +1,4 @@
-"""The `zona` command: up, test, migrate, seed, usury load, pse-banks. `./zona` bootstraps the venv and calls it."""
+"""The `zona` command: up, test, migrate, seed, usury load, pse-banks, pse-conciliate, review. `./zona` bootstraps the venv and calls it."""
 from __future__ import annotations
 
 import argparse
@@ -82,6 +82,33 @@ def cmd_pse_banks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pse_conciliate(args: argparse.Namespace) -> int:
+    """Fetch PSE's conciliation file for a day and act on it now (what the daily beat job
+    does): resolves unknown creates, files every mismatch in the review queue."""
+    from datetime import date, datetime, timezone
+
+    from domain.bogota_calendar import bogota_date
+    from workers.pse_tasks import conciliate_day
+
+    today = bogota_date(datetime.now(timezone.utc))
+    try:
+        day = date.fromisoformat(args.date) if args.date else today
+    except ValueError:
+        print(f"zona: fecha no válida {args.date!r}; use AAAA-MM-DD", file=sys.stderr)
+        return 2
+    if day > today:
+        print("zona: no hay conciliación de un día futuro", file=sys.stderr)
+        return 2
+    result = conciliate_day(day, final=day < today)
+    if "error" in result:
+        print(f"zona: no se pudo obtener el archivo de conciliación de PSE: {result['error']}", file=sys.stderr)
+        return 1
+    print(f"conciliación PSE {day.isoformat()} ({'día cerrado' if day < today else 'parcial'}): "
+          f"{result['rows']} filas, {result['resolved']} resueltas, {result['never_reached']} no llegaron a PSE, "
+          f"{result['mismatches']} diferencias a revisión")
+    return 0
+
+
 def cmd_usury_load(args: argparse.Namespace) -> int:
     """Load a new certification of the usury rate (same layout as db/data/usury_rates.csv).
     The whole file is checked first; a bad one changes nothing."""
@@ -138,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     banks.add_argument("--refresh", action="store_true", help="fetch the list from PSE now")
     banks.add_argument("--quiet", action="store_true", help="print nothing on success")
     banks.set_defaults(func=cmd_pse_banks)
+    conciliate = sub.add_parser("pse-conciliate", help="fetch PSE's conciliation file for a day and act on it")
+    conciliate.add_argument("--date", help="the Bogotá day, AAAA-MM-DD (default: today, partial)")
+    conciliate.set_defaults(func=cmd_pse_conciliate)
     usury = sub.add_parser("usury", help="certified usury rates (Superintendencia Financiera)")
     usury_sub = usury.add_subparsers(dest="usury_command", required=True)
     usury_load = usury_sub.add_parser("load", help="load a certification file (period,usura_ea_percent,source)")

@@ -307,6 +307,13 @@ def decide(
                                            "cus": cus, "resolution": None})
             result = mark_funded(session, intent.id, now=now)
             return AnswerResult(result, finalize=False)  # finalized once applied (settle)
+        if not intent.state.is_terminal():
+            # Created or funded while this transaction is undecided cannot happen (the
+            # send waits for funding; funded means this OK was already stored): touch
+            # nothing and say so loudly rather than guess.
+            log.error("pse approval for an intent in an unexpected state",
+                      extra={"payment_intent_id": intent.id, "state": intent.state.value})
+            return AnswerResult(StepResult(intent.id, Outcome.NOTHING_TO_DO, intent.state))
         resolution = None
         if attempt_state in (AttemptState.PENDING, AttemptState.UNKNOWN):
             session.execute(_DECIDED_SQL, {"id": tx.id, "state": PseState.OK.value, "now": now, "bank_date": bank_date,
