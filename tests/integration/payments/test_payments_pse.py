@@ -350,3 +350,23 @@ def test_the_poller_claims_due_queries_once_and_turns_stale_sends_unknown(sandbo
     with session_scope() as session:
         pse.record_send_lost(session, tx_b, "sin respuesta")
     assert tx(tx_b)["state"] == "UNKNOWN"
+
+
+@pytest.mark.parametrize("mode,outcome,state", [
+    ("malformed", "unknown", "UNKNOWN"),   # work done at PSE, the answer cut short: never resent
+    ("lost_create", "unknown", "UNKNOWN"),  # work done, connection cut
+    ("http_503", "refused", "NOT_CREATED"),  # the front end failed before any work, every retry
+])
+def test_a_create_answered_badly_is_never_applied_nor_resent(sandbox: Sandbox, demo: Demo, mode: str, outcome: str,
+                                                            state: str) -> None:
+    intent_id, tx_id, _ = pse_intent(demo, "9101")
+    sandbox.control("faults", {"operation": "createTransactionPayment", "mode": mode, "times": 10})
+    assert pse_tasks.send_transaction(tx_id, sandbox.provider()).startswith(outcome)
+    sandbox.control("faults", {"operation": "createTransactionPayment", "mode": mode, "times": 0})
+    after = tx(tx_id)
+    assert after["state"] == state
+    assert after["intent_state"] == (IntentState.FUNDING.value if outcome == "unknown" else IntentState.REJECTED.value)
+    assert pse_tasks.send_transaction(tx_id, sandbox.provider()) == "nothing_to_send"
+    created = sandbox.creates_for(int(after["ticket_id"])).count("created")
+    assert created == (1 if outcome == "unknown" else 0)
+    assert row("SELECT count(*) AS n FROM journal_entries WHERE payment_intent_id = :id", id=intent_id)["n"] == 0

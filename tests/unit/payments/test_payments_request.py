@@ -92,3 +92,41 @@ def test_bad_idempotency_keys(key: object) -> None:
 
 def test_good_idempotency_key() -> None:
     assert check_idempotency_key("a" * 32) == "a" * 32
+
+
+def _pse(**fields: object) -> dict[str, object]:
+    return {"pse": True, "amount": 5, "bank_code": "1022", "user_type": 0, **fields}
+
+
+@pytest.mark.parametrize("funding,message", [
+    ([_pse(bank_code=None)], "entidad financiera"),
+    ([_pse(bank_code="0")], "entidad financiera"),            # PSE's placeholder row
+    ([_pse(bank_code="00000")], "entidad financiera"),
+    ([_pse(bank_code="10 22")], "entidad financiera"),
+    ([_pse(bank_code="1022<script>")], "entidad financiera"),
+    ([_pse(bank_code="12345678901")], "entidad financiera"),
+    ([_pse(user_type=None)], "tipo de persona"),
+    ([_pse(user_type=2)], "tipo de persona"),
+    ([_pse(user_type="natural")], "tipo de persona"),
+    ([_pse(user_type=True)], "tipo de persona"),
+    ([_pse(savings_account_id=3)], "no lleva cuenta"),
+    ([_pse(amount=2), _pse(amount=3, bank_code="1292")], "un débito por PSE"),
+    ([_pse(amount=4)], "no coincide"),
+])
+def test_bad_pse_sources(funding: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(PaymentInputError) as err:
+        req([{"obligation_id": 1, "amount": 5}], funding)
+    assert message in str(err.value)
+
+
+def test_savings_plus_pse_is_one_request_and_the_bank_and_person_type_are_in_the_hash() -> None:
+    mixed = req([{"obligation_id": 1, "amount": 100}],
+                [{"savings_account_id": 2, "amount": 60}, _pse(amount=40, user_type="1")])
+    assert mixed.uses_pse and mixed.pse_source is not None
+    assert (mixed.pse_source.bank_code, mixed.pse_source.user_type, mixed.pse_source.amount) == ("1022", 1, Decimal("40.00"))
+    assert [f.savings_account_id for f in mixed.savings_funding] == [2]
+    other_bank = req([{"obligation_id": 1, "amount": 100}],
+                     [{"savings_account_id": 2, "amount": 60}, _pse(amount=40, user_type=1, bank_code="1292")])
+    other_type = req([{"obligation_id": 1, "amount": 100}],
+                     [{"savings_account_id": 2, "amount": 60}, _pse(amount=40, user_type=0)])
+    assert len({request_hash(mixed), request_hash(other_bank), request_hash(other_type)}) == 3
