@@ -383,7 +383,9 @@ def load_pse_settings(env: Mapping[str, str] | None = None) -> PseSettings:
         connect_timeout_s=float(env.get("ZONA_PSE_CONNECT_TIMEOUT_S", "3")),
         read_timeout_s=float(env.get("ZONA_PSE_READ_TIMEOUT_S", "10")),
         retry_attempts=_int(env, "ZONA_PSE_RETRY_ATTEMPTS", 4),
-        retry_total_s=float(env.get("ZONA_PSE_RETRY_TOTAL_S", "30")),
+        # A call and its retries end within a task's soft time limit (30 s): 15 s of
+        # retrying plus one last read time-out (10 s) and connect (3 s).
+        retry_total_s=float(env.get("ZONA_PSE_RETRY_TOTAL_S", "15")),
         retry_wait_initial_s=float(env.get("ZONA_PSE_RETRY_WAIT_INITIAL_S", "0.5")),
         retry_wait_max_s=float(env.get("ZONA_PSE_RETRY_WAIT_MAX_S", "5")),
         cert_file=env.get("ZONA_PSE_CERT_FILE", ""),

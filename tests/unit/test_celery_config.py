@@ -57,3 +57,15 @@ def test_task_events_are_a_switch_off_by_default() -> None:
         assert "ZONA_CELERY_TASK_EVENTS" in str(exc)
     else:
         raise AssertionError("a bad flag must be refused")
+
+
+def test_a_pse_call_and_its_retries_end_inside_a_tasks_soft_limit() -> None:
+    """A create killed by the time limit mid-call would be left SENT (then unknown): the
+    client's whole budget must fit in the task, and a send counts as unanswered only
+    after that budget."""
+    from zona_privada.settings import get_settings, load_pse_settings
+
+    pse = load_pse_settings({})
+    worst = pse.retry_total_s + pse.read_timeout_s + pse.connect_timeout_s
+    assert worst < app.conf.task_soft_time_limit
+    assert get_settings().pse_send_timeout_s > worst
