@@ -43,12 +43,14 @@ _FILE_SQL = text(f"""
     DO UPDATE SET kind = EXCLUDED.kind, reason = review_items.reason || ' · ' || EXCLUDED.reason,
                   detail = review_items.detail || EXCLUDED.detail""")
 
+# Not locked: a credit only raises the balance (derived from the ledger lines), so no
+# debit checked under the account's lock can be invalidated by it, and locking here,
+# after the obligations, would break the lock order (accounts before obligations).
 _REFUND_ACCOUNT_SQL = text(f"""
     SELECT id, ledger_account_id, number FROM savings_accounts
     WHERE member_id = :member_id AND status = '{SavingsStatus.ACTIVE.value}'
     ORDER BY product = '{SavingsProduct.RENTADIARIO.value}' DESC, id
-    LIMIT 1
-    FOR UPDATE""")
+    LIMIT 1""")
 _RESOLVE_TX_SQL = text("UPDATE pse_transactions SET resolution = :resolution WHERE id = :tx_id")
 _POST_ATTEMPT_SQL = text(f"""
     UPDATE funding_attempts SET state = '{AttemptState.POSTED.value}', updated_at = :now
