@@ -229,17 +229,25 @@ def poll_pse() -> dict[str, int]:
 
 
 def conciliate_day(day: date, *, final: bool, provider: PseProvider | None = None) -> dict[str, object]:
-    """Fetch the conciliation file of `day` and compare; `final` once the day is over
-    (an unknown create absent from a closed day's file never reached PSE)."""
+    """Fetch the conciliation file of `day` and compare; `final` once the day is over:
+    then the previous day's file is read too, and a create sent that previous day that
+    is still unknown and in neither file never reached PSE."""
     provider = provider or _provider()
     try:
         result = provider.conciliation(day)
+        earlier = provider.conciliation(day - timedelta(days=1)) if final else None
     except PseError as exc:
         log.warning("pse conciliation file unavailable", extra={"day": day.isoformat(), "error": type(exc).__name__})
         return {"day": day.isoformat(), "error": type(exc).__name__}
     content = "\n".join(f.content for f in result.files)
+    earlier_tickets: frozenset[int] = frozenset()
+    if earlier is not None:
+        from domain.pse_conciliation import parse
+
+        earlier_tickets = frozenset(r.ticket_id for r in parse("\n".join(f.content for f in earlier.files))[0])
     with session_scope() as session:
-        outcome = conciliate(session, day, content, final=final, return_code=result.return_code)
+        outcome = conciliate(session, day, content, final=final, return_code=result.return_code,
+                             earlier_tickets=earlier_tickets)
     follow = outcome.pop("follow_up")  # type: ignore[misc]
     from .payment_tasks import enqueue_step
 

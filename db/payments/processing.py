@@ -286,6 +286,8 @@ def _reject(session: Session, step: Step, intent: IntentRow, reason: str, now: d
         for a in intent.attempts if not a.state.is_terminal()
     ), now, reason)
     _resolve_holds(session, intent, HoldState.VOIDED, now)
+    if intent.external:  # a PSE ticket never sent is closed with it (never sent later)
+        session.execute(_NEVER_SENT_SQL, {"intent_id": intent.id, "now": now}).all()
     _audit(session, intent, "payment_rejected", {"reason": reason})
     log.info("payment intent rejected", extra={"payment_intent_id": intent.id, "reason": reason})
     return StepResult(intent.id, Outcome.REJECTED, IntentState.REJECTED, reason)

@@ -6,9 +6,11 @@ decides and files every mismatch in the review queue.
   that the file decides is decided exactly as a query answer would (db/payments/pse.py
   `decide`): applied, released, or a late approval. One whose amount differs there is
   not acted on: it is a mismatch for a person.
-- On a closed day (`final`), a create of ours that was sent that day, is still unknown
-  and is absent from the file never reached PSE: its attempt is declined (the intent
-  released if it still waits) and the case is reviewed.
+- A file lists what was decided on its day, so a create sent just before midnight may be
+  decided after it. On a closed day D (`final`), a create of ours sent on D-1 that is
+  still unknown and absent from both D-1's file (`earlier_tickets`) and D's never
+  reached PSE: its attempt is declined (the intent released if it still waits) and the
+  case is reviewed.
 - Every mismatch (approved there and rejected here, amounts or CUS that differ, one of
   theirs we never created, one of ours decided that day missing there) is filed.
 """
@@ -58,7 +60,8 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def conciliate(session: Session, day: date, content: str, *, final: bool, return_code: str = "SUCCESS",
-               now: datetime | None = None, settings: Settings | None = None) -> dict[str, object]:
+               earlier_tickets: frozenset[int] = frozenset(), now: datetime | None = None,
+               settings: Settings | None = None) -> dict[str, object]:
     """Compare `content` (the day's file) with our transactions and act. The caller
     commits, then enqueues `follow_up` (settle steps, finalizes)."""
     settings = settings or get_settings()
@@ -109,7 +112,8 @@ def conciliate(session: Session, day: date, content: str, *, final: bool, return
         resolved += 1
     never_reached = 0
     if final:
-        listed = {r.ticket_id for r in rows}
+        listed = {r.ticket_id for r in rows} | earlier_tickets
+        sent_from, sent_until = _day_bounds(day - timedelta(days=1))
         for mine in ours_rows:
             if mine.state not in (PseState.UNKNOWN.value, PseState.SENT.value) or int(mine.ticket_id) in listed:
                 continue
@@ -117,14 +121,16 @@ def conciliate(session: Session, day: date, content: str, *, final: bool, return
             if found is None:
                 continue
             intent, tx = found
-            if tx.state not in (PseState.UNKNOWN, PseState.SENT) or not tx.sent_at or tx.sent_at >= day_end:
+            if (tx.state not in (PseState.UNKNOWN, PseState.SENT) or not tx.sent_at
+                    or not sent_from <= tx.sent_at < sent_until):
                 continue
             session.execute(text(f"UPDATE pse_transactions SET state = '{PseState.NOT_CREATED.value}', "
                                  "return_code = 'AUSENTE_CONCILIACION', answered_at = :now WHERE id = :id"),
                             {"id": tx.id, "now": now})
             _release(session, intent, "La transacción no llegó a PSE (conciliación)", now)
             file_review(session, kind=ReviewKind.UNKNOWN_CREATE_RESOLVED, intent_id=intent.id, amount=tx.amount,
-                        reason=f"Creación sin respuesta ausente de la conciliación del {day.isoformat()}: no llegó a PSE",
+                        reason=f"Creación sin respuesta ausente de la conciliación del "
+                               f"{(day - timedelta(days=1)).isoformat()} y del {day.isoformat()}: no llegó a PSE",
                         detail={"pse_transaction_id": tx.id, "ticket_id": tx.ticket_id})
             never_reached += 1
     filed = 0

@@ -215,7 +215,11 @@ def test_an_unknown_create_absent_from_a_closed_days_file_is_declined(sandbox: S
     today = bogota_date(utcnow())
     assert pse_tasks.conciliate_day(today, final=False, provider=sandbox.provider())["resolved"] == 0
     assert tx(tx_id)["state"] == "UNKNOWN"  # an open day proves nothing
-    outcome = pse_tasks.conciliate_day(today, final=True, provider=sandbox.provider())
+    # Today's file, closed, proves nothing either: a create sent before midnight may be
+    # decided after it. Tomorrow's closed file, read with today's, does.
+    assert pse_tasks.conciliate_day(today, final=True, provider=sandbox.provider())["never_reached"] == 0
+    assert tx(tx_id)["state"] == "UNKNOWN"
+    outcome = pse_tasks.conciliate_day(today + timedelta(days=1), final=True, provider=sandbox.provider())
     assert outcome["never_reached"] == 1, outcome
     final = tx(tx_id)
     assert final["state"] == "NOT_CREATED" and final["attempt_state"] == "declined"
@@ -370,3 +374,25 @@ def test_a_create_answered_badly_is_never_applied_nor_resent(sandbox: Sandbox, d
     created = sandbox.creates_for(int(after["ticket_id"])).count("created")
     assert created == (1 if outcome == "unknown" else 0)
     assert row("SELECT count(*) AS n FROM journal_entries WHERE payment_intent_id = :id", id=intent_id)["n"] == 0
+
+
+def test_a_pse_payment_whose_savings_part_is_short_is_rejected_before_anything_is_sent(
+        sandbox: Sandbox, demo: Demo) -> None:
+    amount = _amount(demo, demo.aportes_id)
+    with session_scope() as session:
+        new = create_intent(session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
+                            lines=[{"obligation_id": demo.aportes_id, "amount": amount}],
+                            funding=[{"pse": True, "amount": amount - Decimal("1000"), "bank_code": "9101",
+                                      "user_type": 0},
+                                     {"savings_account_id": demo.rentadiario_id, "amount": Decimal("1000")}],
+                            pse=PseContext(PAYER_IP, RETURN))
+    with session_scope() as session:  # the savings were spent meanwhile: only the minimum is left
+        session.execute(text("UPDATE savings_accounts SET minimum_balance = 10000000000 WHERE id = :id"),
+                        {"id": demo.rentadiario_id})
+    with session_scope() as session:
+        assert processing.place_holds(session, new.intent_id).state is IntentState.REJECTED
+    (tx_row,) = [tx(t) for t in [row("SELECT t.id FROM pse_transactions t JOIN funding_attempts f "
+                                     "ON f.id = t.attempt_id WHERE f.intent_id = :id", id=new.intent_id)["id"]]]
+    assert tx_row["state"] == "NOT_CREATED" and tx_row["attempt_state"] == "declined"
+    assert pse_tasks.send_transaction(int(tx_row["id"]), sandbox.provider()) == "nothing_to_send"
+    assert sandbox.creates_for(int(tx_row["ticket_id"])) == []
