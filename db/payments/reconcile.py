@@ -61,7 +61,7 @@ def next_deadline(now: datetime, redrive_count: int, settings: Settings) -> date
 # PSE past the promise. RETURNING gives the worker what to enqueue after commit.
 _CLAIM_SQL = text(f"""
     WITH due AS (
-        SELECT p.id, p.state FROM payment_intents p
+        SELECT p.id, p.state, p.created_at FROM payment_intents p
         WHERE p.state IN ({states_sql(OPEN_STATES)}) AND p.step_deadline_at <= :now
           AND NOT (p.id = ANY(CAST(:queued AS bigint[])))
         ORDER BY p.step_deadline_at
@@ -73,7 +73,9 @@ _CLAIM_SQL = text(f"""
                        WHERE f.intent_id = d.id AND f.kind = '{AttemptKind.PSE.value}') AS external,
                -- Only a funding intent waits on PSE's answer; a funded one was approved
                -- (its PSE attempt is booked by the settle), and must be settled, not filed.
-               d.state = '{IntentState.FUNDING.value}' AND EXISTS (
+               -- Past its funding window it waits no longer: it is expired (the attempt
+               -- outlives it, and a late approval is applied or refunded), not filed.
+               d.state = '{IntentState.FUNDING.value}' AND d.created_at > :window_cutoff AND EXISTS (
                    SELECT 1 FROM funding_attempts f
                    WHERE f.intent_id = d.id AND {may_still_be_approved_sql("f")}) AS awaiting
         FROM due d
@@ -122,6 +124,7 @@ def reconcile(
     rows = session.execute(_CLAIM_SQL, {
         "now": now, "batch": settings.reconciler_batch, "redrive_max": settings.reconciler_redrive_max,
         "promise_cutoff": now - timedelta(seconds=settings.payment_promise_s),
+        "window_cutoff": now - timedelta(seconds=settings.pse_funding_window_s),
         "deadline_s": settings.intent_step_deadline_s, "factor_max": BACKOFF_FACTOR_MAX,
         "queued": sorted(queued),
     }).all()

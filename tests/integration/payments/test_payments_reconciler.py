@@ -134,19 +134,38 @@ def test_an_unknown_attempt_outlives_the_expiry_of_its_intent(demo, redis_client
     assert attempt_id
 
 
-def test_a_funding_intent_awaiting_pse_past_the_promise_goes_to_review(demo, redis_client) -> None:  # noqa: ANN001
+def test_a_funding_intent_claimed_after_its_window_and_the_promise_still_expires(demo, redis_client) -> None:  # noqa: ANN001
     intent_id, _ = one_intent(demo)
     with session_scope() as session:
         plant_unknown_pse_attempt(session, intent_id)  # before the hold: a PSE intent's funding window
     assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
-    # At its window's end it is re-driven (EXPIRE); one still funding past the promise
-    # (the reconciler could not get to it in time) is reviewed, not re-driven.
+    # At its window's end it is re-driven (EXPIRE) ...
     with session_scope() as session:
         early = reconcile(session, now=deadline_of(intent_id) + timedelta(seconds=1))  # type: ignore[operator]
     assert [(r.intent_id, r.step) for r in early.redrives] == [(intent_id, Step.EXPIRE)]
+    # ... and still when the reconciler only gets to it after the promise too (a backlog):
+    # past its window it waits on PSE no longer, so expiry wins over review.
     late = utcnow() + timedelta(seconds=get_settings().payment_promise_s + 60)
     with session_scope() as session:
         result = reconcile(session, now=late)
+    assert [(r.intent_id, r.step) for r in result.redrives] == [(intent_id, Step.EXPIRE)]
+    assert result.reviewed == ()
+    with session_scope() as session:
+        assert session.execute(select(ReviewItem)).scalars().all() == []
+
+
+def test_a_funding_intent_awaiting_pse_past_the_promise_goes_to_review(demo, redis_client) -> None:  # noqa: ANN001
+    # Only where the funding window reaches past the promise (a setting an operator may
+    # choose) can an intent still wait on PSE when the promise is broken: then it is
+    # reviewed, not re-driven.
+    settings = settings_with(pse_funding_window_s=get_settings().payment_promise_s + 600)
+    intent_id, _ = one_intent(demo)
+    with session_scope() as session:
+        plant_unknown_pse_attempt(session, intent_id)
+    assert payment_tasks.hold_intent(intent_id)["state"] == "funding"
+    late = utcnow() + timedelta(seconds=settings.payment_promise_s + 60)
+    with session_scope() as session:
+        result = reconcile(session, now=late, settings=settings)
     assert result.redrives == () and result.reviewed == (intent_id,)
     with session_scope() as session:
         (item,) = session.execute(select(ReviewItem)).scalars().all()
@@ -154,7 +173,7 @@ def test_a_funding_intent_awaiting_pse_past_the_promise_goes_to_review(demo, red
         states = sorted(a["state"] for a in item.detail["attempts"])
         assert states == ["held", "unknown"]
         assert session.get(PaymentIntent, intent_id).state is IntentState.FUNDING
-        assert reconcile(session, now=late + timedelta(days=1)).redrives == ()
+        assert reconcile(session, now=late + timedelta(days=1), settings=settings).redrives == ()
 
 
 def test_the_claim_is_one_statement(demo) -> None:  # noqa: ANN001
