@@ -1,0 +1,1 @@
+"""Mis Datos Personales: the member's data and its audited changes."""
