@@ -45,7 +45,7 @@ _OVERDUE_SQL = text("""
       JOIN loans l ON l.obligation_id = o.id
      WHERE o.status = 'active' AND i.due_date < :today AND i.paid_principal < i.principal
      ORDER BY o.id, i.id
-       FOR UPDATE OF o, i""")
+       FOR NO KEY UPDATE OF o, i""")
 
 # Read after the lock (a new snapshot under READ COMMITTED): a run that committed while
 # this one waited is seen here, and its days are not charged again.

@@ -72,7 +72,7 @@ _TX_SQL = text("""
            t.finalized_at
     FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id
     WHERE t.id = :id""")
-_LOCK_TX_SQL = text(str(_TX_SQL) + " FOR UPDATE OF t")
+_LOCK_TX_SQL = text(str(_TX_SQL) + " FOR NO KEY UPDATE OF t")  # keys never change; FK checks may pass
 
 
 def _tx(session: Session, tx_id: int, *, lock: bool = False) -> TxRow | None:

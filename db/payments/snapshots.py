@@ -182,7 +182,8 @@ _OBLIGATIONS = (
 # FOR UPDATE OF obligations: only the obligation rows are locked, in id order. The
 # installments are read by the NEXT statement, whose snapshot sees what the previous
 # lock holder committed.
-_OBLIGATIONS_LOCK = _OBLIGATIONS.with_for_update(of=_obligations)
+# NO KEY UPDATE for the same reason as the accounts' lock below.
+_OBLIGATIONS_LOCK = _OBLIGATIONS.with_for_update(of=_obligations, key_share=True)
 # Loans: the installment's interest period began at the previous installment's due date,
 # or at the disbursement for the first (Ley 1555: interest accrues only from then).
 _previous = _installments.alias("previous")
@@ -311,7 +312,11 @@ _LOCK_ACCOUNTS = (
     select(_accounts.c.id)
     .where(_accounts.c.id == _ids(), _accounts.c.member_id == bindparam("member_id"))
     .order_by(_accounts.c.id)
-    .with_for_update()
+    # NO KEY UPDATE, not UPDATE: the rows' keys never change here, and a plain FOR UPDATE
+    # would also block the FOR KEY SHARE that every foreign-key check on these rows takes
+    # (a new intent's lines and attempts); a payment being created while another one is
+    # applied then deadlocked (found by the scale-out test).
+    .with_for_update(key_share=True)
 )
 
 _ACCOUNTS_SQL = precompiled(_ACCOUNTS)
@@ -392,7 +397,7 @@ _intent_lines: Table = PaymentIntentLine.__table__  # type: ignore[assignment]
 _attempts: Table = FundingAttempt.__table__  # type: ignore[assignment]
 
 _LOCK_INTENT = (select(*columns_for(_intents, _INTENT_FIELDS))
-                .where(_intents.c.id == bindparam("id")).with_for_update())
+                .where(_intents.c.id == bindparam("id")).with_for_update(key_share=True))
 
 
 def _nulls_like(table: Table, names: Sequence[str], prefix: str) -> list[Any]:
