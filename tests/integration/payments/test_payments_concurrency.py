@@ -121,3 +121,26 @@ def test_two_hundred_concurrent_intents_exactly_120_applied(clean_db: str) -> No
     applied = [i for i, o in zip([i for c in chunks for i in c], outcomes) if o is Outcome.APPLIED]
     assert_applied_exactly_once(applied)
     assert_ledger_balanced()
+
+
+def test_a_payment_holding_its_locks_does_not_block_a_new_intent_on_the_same_rows(demo) -> None:  # noqa: ANN001
+    """The payment locks (accounts, obligations) are FOR NO KEY UPDATE: a new
+    intent's foreign-key checks on the same rows (FOR KEY SHARE) pass at once. With FOR
+    UPDATE they waited, and a creation between two payments deadlocked (found by the
+    scale-out test)."""
+    from db.payments.snapshots import load_accounts, load_obligations
+    from db.seed import bogota_today
+
+    with session_scope() as holder:
+        load_accounts(holder, demo.member_id, [demo.rentadiario_id, demo.rentahorrito_id], today=bogota_today(),
+                      lock=True)
+        load_obligations(holder, demo.member_id, [demo.aportes_id], lock=True)
+        # The holder keeps its row locks open while another connection creates an intent
+        # that references the same account and obligation.
+        with session_scope() as creator:
+            creator.execute(text("SET LOCAL lock_timeout = '2s'"))
+            created = create_intent(
+                creator, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
+                lines=[{"obligation_id": demo.aportes_id, "amount": Decimal("1000")}],
+                funding=[{"savings_account_id": demo.rentadiario_id, "amount": Decimal("1000")}])
+        assert created.intent_id
