@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
+
 log = logging.getLogger(__name__)
 
 
@@ -28,3 +30,21 @@ def send_message(message_id: int) -> None:
         enqueue_send(message_id)
     except Exception:  # broker down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)
+
+
+def ask_pse_query(tx_id: int, *, debounce_s: int) -> bool:
+    """The member came back from the bank: ask PSE now (the query's answer is the truth,
+    the return itself changes nothing). Once per transaction per `debounce_s`, counted in
+    Redis for every web process, so reloading the page does not flood PSE with queries;
+    the stored schedule asks again anyway. True when a query was enqueued."""
+    from workers.pse_tasks import enqueue_query_now
+
+    throttle = current_app.extensions["zona_throttle"]
+    try:
+        if not throttle.hit(f"pse-query:{tx_id}", 1, debounce_s):
+            return False
+        enqueue_query_now(tx_id)
+    except Exception:  # Redis or the broker down: the poller queries on its schedule
+        log.exception("could not ask for a PSE query", extra={"pse_transaction_id": tx_id})
+        return False
+    return True
