@@ -28,8 +28,6 @@ from .views import _member_id, _page, _pse_settings
 
 log = logging.getLogger(__name__)
 
-# A reload of the return page within this window asks PSE nothing new.
-QUERY_DEBOUNCE_S = 15
 CONNECT_REFRESH_S = 2  # the no-JavaScript fallback of "Conectando con PSE"
 MSG_CONNECTING = "Conectando con PSE. En unos segundos lo llevaremos a la página de su entidad financiera."
 MSG_REJECTED_TITLE = "Su pago por PSE no fue realizado"
@@ -129,7 +127,8 @@ def pse_return():  # noqa: ANN201
     receipt = _receipt(_ticket_arg())
     if not receipt.final:
         # After this request's reads, nothing to commit: ask PSE now; the answer moves it.
-        queue.ask_pse_query(receipt.tx_id, debounce_s=QUERY_DEBOUNCE_S)
+        marker = receipt.last_query_at.isoformat() if receipt.last_query_at else "never"
+        queue.ask_pse_query(receipt.tx_id, answered_marker=marker)
     return _page("payments/pse_retorno.html", r=_receipt_view(receipt), intent_id=receipt.intent_id,
                  json_url=url_for(".pse_return_json", ticket=receipt.ticket_id),
                  retry_url=url_for(".start"), status_url=url_for(".status", intent_id=receipt.intent_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator
 from decimal import Decimal
@@ -426,13 +427,20 @@ def _broker_queries() -> int:
     return sum(1 for task, _ in broker_tasks() if task == "workers.pse_tasks.pse_query")
 
 
-def test_the_return_asks_for_one_query_and_a_reload_does_not_flood(returned: dict[str, Any]) -> None:
+def test_the_return_asks_for_one_query_and_a_reload_does_not_flood(returned: dict[str, Any],
+                                                                     sandbox: Sandbox) -> None:
     m = returned["m"]
     before = snapshot()
     for _ in range(5):
         assert m.get(returned["back"]).status_code == 200
     assert _broker_queries() == 1
     assert snapshot() == before  # the page itself changes nothing
+    # Once that query is answered (still PENDING), a later return asks again, once.
+    assert query(sandbox, returned["intent_id"]) == "PENDING"
+    time.sleep(1.1)
+    for _ in range(3):
+        assert m.get(returned["back"]).status_code == 200
+    assert _broker_queries() == 2
 
 
 @pytest.mark.parametrize("forged", [
