@@ -218,6 +218,8 @@ def test_pse_only_payment_connects_goes_to_the_bank_returns_and_applies(member, 
     amount = amount_of(m.ids.aportes, m.ids.member_id)
     savings_before = available(m.ids.member_id)
     verification = m.verification(obligations=[("cuota", str(m.ids.aportes))], funding=pse_pairs())
+    requirements = pages.text(m.get("/zona/pagos/requisitos"))
+    assert "Requisito CUMPLE porque NO hay recaudos con cuentas de ahorro" in requirements
     assert re.search(r'id="forma-recaudo">PSE<', verification)
     assert "PSE - BANCO UNIÓN COLOMBIANO (Persona natural)" in verification
     assert 'id="codigo"' not in verification  # nothing leaves the savings here: no one-time code
