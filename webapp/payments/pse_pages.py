@@ -17,9 +17,10 @@ from flask import g, jsonify, redirect, request, url_for
 
 from db.engine import session_scope
 from db.payments.errors import NotOwnedError
+from db.payments.intents import load_owned_intent
 from db.payments.pse_views import MSG_BAD_TICKET, PseCheckout, PseReceipt, pse_checkout, pse_receipt
 from domain.money import format_cop
-from domain.payment_request import PaymentInputError
+from domain.payment_request import KIND_TRANSFER, PaymentInputError
 from webapp.auth.guard import member_required
 from webapp.errors import raise_error
 
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 CONNECT_REFRESH_S = 2  # the no-JavaScript fallback of "Conectando con PSE"
 MSG_CONNECTING = "Conectando con PSE. En unos segundos lo llevaremos a la página de su entidad financiera."
 MSG_REJECTED_TITLE = "Su pago por PSE no fue realizado"
+
+
+def _retry_url(intent_id: int) -> str:
+    """"Reintentar": back to the start of the same wizard (payments or transfers)."""
+    with session_scope() as db:
+        kind = load_owned_intent(db, _member_id(), intent_id).kind.value
+    return url_for(".transfers") if kind == KIND_TRANSFER else url_for(".start")
 
 
 def _safe_bank_url(url: str | None) -> str | None:
@@ -60,7 +68,7 @@ def pse_connecting(intent_id: int):  # noqa: ANN201
     return _page("payments/pse_conectando.html", checkout=checkout, message_connecting=MSG_CONNECTING,
                  rejected_title=MSG_REJECTED_TITLE, refresh_s=CONNECT_REFRESH_S,
                  json_url=url_for(".pse_connecting_json", intent_id=intent_id),
-                 retry_url=url_for(".start"), status_url=url_for(".status", intent_id=intent_id))
+                 retry_url=_retry_url(intent_id), status_url=url_for(".status", intent_id=intent_id))
 
 
 @bp.get("/pse/conectando/<id:intent_id>.json")
@@ -131,7 +139,8 @@ def pse_return():  # noqa: ANN201
         queue.ask_pse_query(receipt.tx_id, answered_marker=marker)
     return _page("payments/pse_retorno.html", r=_receipt_view(receipt), intent_id=receipt.intent_id,
                  json_url=url_for(".pse_return_json", ticket=receipt.ticket_id),
-                 retry_url=url_for(".start"), status_url=url_for(".status", intent_id=receipt.intent_id))
+                 retry_url=_retry_url(receipt.intent_id),
+                 status_url=url_for(".status", intent_id=receipt.intent_id))
 
 
 @bp.get("/pse/retorno.json")

@@ -355,9 +355,15 @@ def test_transfer_into_own_account_by_pse(member, sandbox: Sandbox) -> None:  # 
     page = pages.text(m.get("/zona/pagos/verificacion"))
     assert "Depósito a Rentahorrito RH-1077227777: $50,000.00" in page
     assert "PSE - CONFIAR COOPERATIVA FINANCIERA (Persona natural): $50,000.00" in page
-    intent_id, _location = finish(m, page)
+    intent_id, location = finish(m, page)
     tx = tx_of(intent_id)
     assert tx["amount"] == Decimal("50000.00") and tx["bank_code"] == "1292"
+    # Rejected at the bank, "Reintentar" goes back to Transferencias.
+    tx = hold_and_send(sandbox, intent_id)
+    back = bank_decides(tx, "rechazar")
+    assert query(sandbox, intent_id) == "NOT_AUTHORIZED"
+    assert 'id="reintentar" href="/zona/pagos/transferencias"' in pages.text(m.get(local(back)))
+    assert 'id="pse-reintentar" href="/zona/pagos/transferencias"' in pages.text(m.get(location))
 
 
 def test_second_pse_payment_of_a_pending_obligation_gets_the_pendiente_message(member, sandbox: Sandbox) -> None:  # noqa: ANN001
@@ -409,6 +415,33 @@ def test_bad_pse_choices_are_refused_in_spanish(member, sandbox: Sandbox, pairs,
     token = to_methods(m, m.ids.aportes)
     before = snapshot()
     response = m.post("/zona/pagos/formas-de-pago", [("csrf_token", token)] + pairs(m.ids))
+    assert response.status_code == status and message in pages.text(response), pages.text(response)[:3000]
+    assert snapshot() == before
+    assert m.get("/zona/pagos/requisitos").status_code == 302
+
+
+@pytest.mark.parametrize(("pairs", "status", "message"), [
+    (lambda ids: [("destino", str(ids.rentahorrito)), ("origen", "pse"), ("valor", "5.000"),
+                  ("tipo_persona", "natural")], 422, "Seleccione la entidad financiera"),
+    (lambda ids: [("destino", str(ids.rentahorrito)), ("origen", "pse"), ("valor", "5.000"), ("banco", "0"),
+                  ("tipo_persona", "natural")], 422, "La entidad financiera elegida no está en la lista de PSE"),
+    (lambda ids: [("destino", str(ids.rentahorrito)), ("origen", "pse"), ("valor", "5.000"), ("banco", PAGE_BANK),
+                  ("tipo_persona", "empresa")], 422, "Seleccione el tipo de persona"),
+    (lambda ids: [("destino", str(ids.rentahorrito)), ("origen", "multiple"), ("valor", "5.000"),
+                  ("cuentas", str(ids.rentahorrito)), ("cuentas", "pse"), (f"valor_{ids.rentahorrito}", "1.000"),
+                  ("banco", PAGE_BANK), ("tipo_persona", "natural")], 404,
+     "La cuenta seleccionada no existe o no le pertenece"),  # the target cannot fund itself
+    (lambda ids: [("destino", str(ids.rentahorrito)), ("origen", "multiple"), ("valor", "5.000"),
+                  ("cuentas", str(ids.other_account)), ("cuentas", "pse"), ("banco", PAGE_BANK),
+                  ("tipo_persona", "natural")], 404, "La cuenta seleccionada no existe o no le pertenece"),
+    (lambda ids: [("destino", str(ids.other_account)), ("origen", "pse"), ("valor", "5.000"), ("banco", PAGE_BANK),
+                  ("tipo_persona", "natural")], 404, "La cuenta seleccionada no existe o no le pertenece"),
+])
+def test_bad_pse_transfers_are_refused_in_spanish(member, sandbox: Sandbox, pairs, status: int,  # noqa: ANN001
+                                                  message: str) -> None:
+    m = member()
+    before = snapshot()
+    response = m.post("/zona/pagos/transferencias", [("csrf_token", m.csrf())] + pairs(m.ids))
     assert response.status_code == status and message in pages.text(response), pages.text(response)[:3000]
     assert snapshot() == before
     assert m.get("/zona/pagos/requisitos").status_code == 302
