@@ -8,7 +8,7 @@ database: each step answers 4xx with the Spanish reason.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -122,8 +122,6 @@ def _pse_settings():  # noqa: ANN202
 def _bank_list() -> list[BankChoice] | None:
     """PSE's cached list (placeholders never stored), or None when there is none or it is
     too old: the page then shows PSE's standard message and PSE cannot be chosen."""
-    from datetime import timedelta
-
     with session_scope() as db:
         return current_banks(db, datetime.now(timezone.utc), timedelta(seconds=_pse_settings().banks_max_age_s))
 

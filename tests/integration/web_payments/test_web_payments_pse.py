@@ -343,6 +343,23 @@ def test_savings_plus_pse_writes_both_attempts_and_a_rejection_frees_the_hold(me
     assert "Su pago por PSE no fue realizado" in connecting and 'id="pse-reintentar"' in connecting
 
 
+def test_the_one_time_code_guards_the_savings_part_only(member, sandbox: Sandbox) -> None:  # noqa: ANN001
+    """Above the threshold a code is asked for what leaves the savings here; the PSE part
+    is authorised by the member at their bank."""
+    m = member(ZONA_PAYMENT_OTP_THRESHOLD_COP="2000")
+    pse_only = m.verification(obligations=[("cuota", str(m.ids.aportes))], funding=pse_pairs())
+    assert 'id="codigo-seccion"' not in pse_only
+    mixed = m.verification(
+        obligations=[("cuota", str(m.ids.aportes))],
+        funding=[("forma", "multiple"), ("cuentas", str(m.ids.rentadiario)), ("cuentas", "pse"),
+                 (f"valor_{m.ids.rentadiario}", "3.000"), ("valor_pse", ""), ("banco", PAGE_BANK),
+                 ("tipo_persona", "natural")])
+    assert 'id="codigo-seccion"' in mixed
+    before = snapshot()
+    response = m.post("/zona/pagos/finalizar", pages.finish_pairs(mixed))
+    assert response.status_code == 422 and snapshot() == before
+
+
 def test_transfer_into_own_account_by_pse(member, sandbox: Sandbox) -> None:  # noqa: ANN001
     m = member()
     response = m.post("/zona/pagos/transferencias", [
