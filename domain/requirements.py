@@ -118,6 +118,8 @@ def evaluate(
         rows.append(_account_active(account))
         if account.debit > 0:
             rows.append(_available_balance(account))
+    if not any(account.debit > 0 for account in accounts):
+        rows.append(NO_SAVINGS_DEBIT)  # paid by PSE alone: the manual's row says so
     for line in lines:
         rows.append(_line_value(line))
         if line.max_payable is not None:
@@ -125,6 +127,13 @@ def evaluate(
     rows.append(_transaction_limit(limits))
     rows.append(_day_limit(limits))
     return tuple(rows)
+
+
+# The manual's wording when nothing is debited from the member's savings (a PSE payment).
+NO_SAVINGS_DEBIT = Requirement(
+    "saldo:ninguna", "Validación saldo cuenta de Ahorros",
+    "Requisito CUMPLE porque NO hay recaudos con cuentas de ahorro", True, "",
+)
 
 
 def first_failure(requirements: Sequence[Requirement]) -> Requirement | None:

@@ -105,6 +105,10 @@ class Settings:
     pse_send_timeout_s: float       # a create sent this long ago without a stored answer is unknown
     pse_poll_batch: int             # transactions one poller run claims
     pse_conciliation_period_s: float  # 0: daily at 06:10 Bogotá (yesterday and today); else every N s
+    # The site's address as members reach it (https://zona.cooperativa.coop), for the links
+    # that leave it: PSE's entityurl, where the bank sends the member back. Empty: the
+    # request's own host (development, tests), which a proxy may have rewritten.
+    public_url: str
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -202,6 +206,13 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
         return Decimal(raw)
     except ArithmeticError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    raw = (env.get("ZONA_PUBLIC_URL") or "").strip().rstrip("/")
+    if raw and (not raw.startswith(("https://", "http://")) or "?" in raw or "#" in raw):
+        raise ConfigError(f"ZONA_PUBLIC_URL must be an http(s) address without query, got {raw!r}")
+    return raw
 
 
 def _rate(env: Mapping[str, str], name: str, default: str) -> Decimal:
@@ -318,6 +329,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pse_send_timeout_s=float(env.get("ZONA_PSE_SEND_TIMEOUT_S", "120")),
         pse_poll_batch=_positive_int(env, "ZONA_PSE_POLL_BATCH", 200),
         pse_conciliation_period_s=float(env.get("ZONA_PSE_CONCILIATION_PERIOD_S", "0")),
+        public_url=_public_url(env),
         extra={k: v for k, v in env.items() if k.startswith("ZONA_")},
     )
 

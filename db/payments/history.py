@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import PaymentIntent
-from .intents import allocation_rows
+from .intents import allocation_rows, pse_parts
 from .receipts import format_receipt_number
 
 MAX_PAGE = 100
@@ -25,8 +25,10 @@ def payment_history(
     )
     if before_id is not None:
         query = query.where(PaymentIntent.id < before_id)
+    intents = list(session.execute(query).scalars())
+    pse = pse_parts(session, [intent.id for intent in intents])
     out = []
-    for intent in session.execute(query).scalars():
+    for intent in intents:
         out.append({
             "intent_id": intent.id,
             "kind": intent.kind.value,
@@ -42,10 +44,11 @@ def payment_history(
                 for l in intent.lines
             ],
             "funding": [
-                {"savings_account_id": a.savings_account_id, "amount": str(a.amount), "gmf": str(a.gmf_amount),
-                 "state": a.state.value}
+                {"savings_account_id": a.savings_account_id, "kind": a.kind.value, "amount": str(a.amount),
+                 "gmf": str(a.gmf_amount), "state": a.state.value}
                 for a in intent.attempts
             ],
+            "pse": pse.get(intent.id),
             "allocation": allocation_rows(session, intent.id),
         })
     return out

@@ -313,16 +313,27 @@ def preview_allocation(
     funding_out = []
     total_gmf = ZERO
     for source, tax in zip(request.funding, request_gmf(request, accounts, today=today), strict=True):
+        if source.pse:
+            # The PSE part: debited at the member's bank, no GMF here (the bank charges its own).
+            name = pse_bank_name(session, source.bank_code or "") or source.bank_code
+            funding_out.append({"pse": True, "bank_code": source.bank_code, "bank_name": name,
+                                "user_type": source.user_type, "label": f"PSE - {name}",
+                                "amount": str(source.amount), "gmf": "0.00", "debit": str(source.amount)})
+            continue
         assert source.savings_account_id is not None
         account = accounts[source.savings_account_id]
         total_gmf += tax
-        funding_out.append({"savings_account_id": account.id, "label": account.label,
+        funding_out.append({"pse": False, "savings_account_id": account.id, "label": account.label,
                             "amount": str(source.amount), "gmf": str(tax), "debit": str(source.amount + tax)})
     return {
         "kind": request.kind,
         "total": str(request.total),
         "gmf": str(total_gmf),
         "total_a_pagar_hoy": str(request.total + total_gmf),
+        # What leaves the member's savings at the cooperative (amount + GMF): the part a
+        # one-time code protects; the PSE part is authorised at the member's bank.
+        "savings_debit": str(sum((Decimal(f["debit"]) for f in funding_out if not f["pse"]), ZERO)),
+        "pse_amount": str(request.pse_source.amount if request.pse_source else ZERO),
         "lines": lines_out,
         "funding": funding_out,
     }
@@ -366,6 +377,25 @@ def allocation_rows(session: Session, intent_id: int) -> list[dict[str, object]]
     ]
 
 
+_PSE_PARTS_SQL = text("""
+    SELECT f.intent_id, t.ticket_id, t.bank_code, t.bank_name, t.amount, t.trazability_code, t.state
+    FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id
+    WHERE f.intent_id = ANY(:ids) ORDER BY t.id""")
+
+
+def pse_parts(session: Session, intent_ids: Sequence[int]) -> dict[int, dict[str, object]]:
+    """The PSE part of each intent that has one (JSON-able): bank, amount, CUS, PSE's state,
+    for the status page, the receipt and the history."""
+    if not intent_ids:
+        return {}
+    return {
+        row.intent_id: {"ticket_id": row.ticket_id, "bank_code": row.bank_code,
+                        "bank_name": row.bank_name or row.bank_code, "amount": str(row.amount),
+                        "cus": row.trazability_code, "state": row.state}
+        for row in session.execute(_PSE_PARTS_SQL, {"ids": list(intent_ids)})
+    }
+
+
 def intent_status(
     session: Session, member_id: int, intent_id: int, *, settings: Settings | None = None
 ) -> dict[str, object]:
@@ -386,6 +416,7 @@ def intent_status(
         "failure_reason": intent.failure_reason,
         "receipt_number": intent.receipt_number,
         "allocation": allocation_rows(session, intent.id),
+        "pse": pse_parts(session, [intent.id]).get(intent.id),
         "funding": [
             {"savings_account_id": a.savings_account_id, "kind": a.kind.value, "state": a.state.value,
              "amount": str(a.amount), "gmf": str(a.gmf_amount)}

@@ -89,11 +89,14 @@ class PseReceipt:
     intent_state: str
     company_name: str
     company_nit: str
+    # When PSE was last asked (None: never): the web asks again on the member's return
+    # only once the previous question was answered.
+    last_query_at: datetime | None = None
 
 
 _RECEIPT_SQL = text("""
     SELECT t.id, f.intent_id, t.ticket_id, t.state, t.trazability_code, t.bank_code, t.bank_name, t.amount,
-           t.created_at, t.payer_ip, p.state AS intent_state
+           t.created_at, t.payer_ip, p.state AS intent_state, t.last_query_at
     FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id
     JOIN payment_intents p ON p.id = f.intent_id
     WHERE t.ticket_id = :ticket AND p.member_id = :member_id""")
@@ -113,7 +116,7 @@ def pse_receipt(session: Session, member_id: int, ticket: object, *, company_nit
         cus=row.trazability_code, bank_code=row.bank_code, bank_name=row.bank_name, amount=row.amount,
         reference=f"Pago Zona Privada No. {row.intent_id}", description=f"Pago Zona Privada No. {row.intent_id}",
         created_at=row.created_at, payer_ip=row.payer_ip, intent_state=row.intent_state,
-        company_name=COMPANY_NAME, company_nit=company_nit,
+        company_name=COMPANY_NAME, company_nit=company_nit, last_query_at=row.last_query_at,
     )
 
 

@@ -28,6 +28,7 @@ from ..models import (
     Obligation,
     PaymentIntent,
     PaymentIntentLine,
+    PseTransaction,
     SavingsAccount,
     SavingsProduct,
 )
@@ -88,6 +89,11 @@ def receipt(session: Session, member_id: int, intent_id: int) -> dict[str, objec
             {"cuenta": label, "valor": format_cop(amount), "gmf": format_cop(tax)}
             for label, amount, tax in facts.sources
         ],
+        # The part paid through PSE, beside the savings part (bank, CUS, amount).
+        "pse": [
+            {"banco": bank, "cus": cus or "—", "valor": format_cop(amount)}
+            for bank, cus, amount in facts.pse
+        ],
     }
 
 
@@ -136,6 +142,7 @@ class _ReceiptFacts:
     member_document: str  # "CC 1077227777"
     lines: list[_ReceiptLine] = field(default_factory=list)
     sources: list[tuple[str, Decimal, Decimal]] = field(default_factory=list)  # label, amount, GMF
+    pse: list[tuple[str, str | None, Decimal]] = field(default_factory=list)  # bank, CUS, amount
 
 
 def _any_of(ids: Collection[int]) -> ColumnElement[int]:
@@ -144,7 +151,8 @@ def _any_of(ids: Collection[int]) -> ColumnElement[int]:
 
 
 def _receipt_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _ReceiptFacts]:
-    """Four queries: intents with their member, lines, allocation rows, posted debits."""
+    """Five queries: intents with their member, lines, allocation rows, posted debits from
+    savings, posted PSE transactions."""
     ids = _any_of(intent_ids)
     facts = {
         row.id: _ReceiptFacts(row.kind, row.state, row.total_amount, row.applied_at, row.receipt_number,
@@ -187,6 +195,14 @@ def _receipt_facts(session: Session, intent_ids: Collection[int]) -> dict[int, _
         .order_by(FundingAttempt.id)
     ):
         facts[row.intent_id].sources.append((_account_label(row.product, row.number), row.amount, row.gmf_amount))
+    for row in session.execute(
+        select(FundingAttempt.intent_id, PseTransaction.bank_name, PseTransaction.bank_code,
+               PseTransaction.trazability_code, PseTransaction.amount)
+        .join(PseTransaction, PseTransaction.attempt_id == FundingAttempt.id)
+        .where(FundingAttempt.intent_id == ids, FundingAttempt.state == AttemptState.POSTED)
+        .order_by(FundingAttempt.id)
+    ):
+        facts[row.intent_id].pse.append((row.bank_name or row.bank_code, row.trazability_code, row.amount))
     return facts
 
 
@@ -217,5 +233,7 @@ def _compose(facts: _ReceiptFacts, number: str) -> tuple[str, str]:
     for label, amount, tax in facts.sources:
         gmf_note = f" + GMF {format_cop(tax)}" if tax else ""
         out.append(f"Débito de {label}: {format_cop(amount)}{gmf_note}")
+    for bank, cus, amount in facts.pse:
+        out.append(f"Pago PSE desde {bank}: {format_cop(amount)} (CUS {cus or '—'})")
     out += ["", f"Total: {format_cop(facts.total_amount)}", "", "Cooperativa - Zona Privada de Asociados"]
     return f"Comprobante de {what} No. {number}", "\n".join(out)

@@ -159,8 +159,12 @@ def test_member_pays_watches_and_prints(stack: dict[str, Any], page: Any) -> Non
     page.check(f"#cuota-{aportes}")
     page.check(f"#cuota-{loan}")
     page.click("#siguiente")
-    page.locator("#pse-pronto").wait_for()
-    assert page.locator("#pse-pronto").is_visible() and page.locator("#forma-pse").is_disabled()
+    # This stack runs no PSE sandbox and has no cached bank list: PSE's standard message,
+    # and PSE cannot be chosen (tests/e2e/test_pse_browser.py pays by PSE).
+    page.locator("#pse-sin-bancos").wait_for()
+    assert page.locator("#pse-sin-bancos").inner_text() == (
+        "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde")
+    assert page.locator("#forma-pse").is_disabled()
     choose_rentadiario(page, rd)
     page.locator("#tabla-requisitos").wait_for()
     page.click("#siguiente")

@@ -38,12 +38,17 @@ def reset_demo_state() -> dict[str, str]:
 
 
 @contextmanager
-def zone_stack(database_url: str, state_dir: Path, logs: Path, *, worker_concurrency: int = 2) -> Iterator[dict[str, Any]]:
+def zone_stack(database_url: str, state_dir: Path, logs: Path, *, worker_concurrency: int = 2,
+               pse: bool = False) -> Iterator[dict[str, Any]]:
+    """`pse=True` also starts the PSE sandbox (its bank page on 127.0.0.1, where the
+    browser reaches it), points the worker's PSE client at it and caches its bank list
+    as the beat job would."""
     creds = reset_demo_state()
     mail_dir, sms_dir = logs / "mail", logs / "sms"
     smtp_port, sms_port, web_port = free_port(), free_port(), free_port()
     env = dict(os.environ, DATABASE_URL=database_url, ZONA_STATE_DIR=str(state_dir), PYTHONPATH=str(ROOT),
                ZONA_SMTP_PORT=str(smtp_port), ZONA_SMS_GATEWAY_URL=f"http://127.0.0.1:{sms_port}")
+    sandbox = _start_sandbox(logs, env) if pse else None
     procs = [
         start("smtp", [sys.executable, "-m", "zona_privada.smtp_sink", "--port", str(smtp_port), "--folder",
                        str(mail_dir)], env, logs),
@@ -57,7 +62,20 @@ def zone_stack(database_url: str, state_dir: Path, logs: Path, *, worker_concurr
         assert wait_http(f"{base}/ingresar", 30) == 200, procs[-1].log()
         assert wait_http(f"http://127.0.0.1:{sms_port}/healthz", 15) == 200, procs[1].log()
         yield {"base": base, "mail_dir": mail_dir, "sms_dir": sms_dir, "procs": procs, "env": env, "logs": logs,
-               "creds": creds}
+               "creds": creds, "pse": sandbox}
     finally:
         for proc in reversed(procs):
             proc.stop()
+        if sandbox is not None:
+            sandbox.stop()
+
+
+def _start_sandbox(logs: Path, env: dict[str, str]) -> Any:
+    from tests.support.pse import CLIENT_ENV, Sandbox
+    from workers import pse_tasks
+
+    sandbox = Sandbox(logs / "pse", logs / "pse-state")
+    sandbox.start()
+    env.update(CLIENT_ENV, ZONA_PSE_URL=sandbox.soap_url)
+    assert pse_tasks.refresh_bank_list(sandbox.provider(), sandbox.settings(), force=True), sandbox.proc.log()
+    return sandbox

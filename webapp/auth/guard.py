@@ -8,11 +8,15 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import redirect, session, url_for
+from urllib.parse import urlsplit
+
+from flask import redirect, request, session, url_for
 
 from webapp.sessions import MEMBER_ID
 
 PENDING = "pending"
+NEXT_URL = "next_url"  # where a login sends the member when the session had ended on the way
+NEXT_MAX_CHARS = 500
 STAGE_ENDPOINTS = {
     "consent": "auth.consent",
     "change": "auth.change_password",
@@ -34,16 +38,44 @@ def current_member_id() -> int | None:
     return logged_member_id()
 
 
+def safe_next(value: object) -> str | None:
+    """A `next` worth following: a path inside the zone on this site, nothing else (no
+    scheme, no host, no `//host`, no backslash or control character a browser might
+    read as another origin). Anything else is dropped, never an error."""
+    if not isinstance(value, str) or not value or len(value) > NEXT_MAX_CHARS:
+        return None
+    if not value.startswith("/zona/") or "\\" in value or any(ord(c) < 0x21 or ord(c) == 0x7F for c in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or parts.fragment:
+        return None
+    return value
+
+
 def next_stage_url() -> str:
     pending = session.get(PENDING) or []
     if pending:
         return url_for(STAGE_ENDPOINTS[pending[0]])
-    return url_for("zone.home")
+    # Every step done: back to the page the member was sent away from, once.
+    return safe_next(session.pop(NEXT_URL, None)) or url_for("zone.home")
+
+
+def _wanted_here() -> str | None:
+    """This page, when a login should bring the member back to it: a GET of a page (not
+    a poll's JSON, not a form's POST, which cannot be replayed)."""
+    if request.method != "GET" or request.path.endswith(".json"):
+        return None
+    query = request.query_string.decode("latin-1")
+    return safe_next(f"{request.path}?{query}" if query else request.path)
 
 
 def login_redirect():  # noqa: ANN201
     reason = getattr(session, "ended_reason", None)
-    return redirect(url_for("auth.login", sesion=reason) if reason else url_for("auth.login"))
+    args = {"sesion": reason} if reason else {}
+    wanted = _wanted_here()
+    if wanted:
+        args["next"] = wanted
+    return redirect(url_for("auth.login", **args))
 
 
 def member_required(view: F) -> F:

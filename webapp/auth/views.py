@@ -25,7 +25,7 @@ from webapp.security import csrf
 from webapp.sessions import MEMBER_ID, seconds_left
 
 from . import bp, devices, forms, keyboard
-from .guard import PENDING, finish_stage, logged_member_id, next_stage_url, stage_required
+from .guard import NEXT_URL, PENDING, finish_stage, logged_member_id, next_stage_url, safe_next, stage_required
 from .images import IMAGE_NAMES as IMAGES_FOR_DECOYS, SECURITY_IMAGES
 from .throttle import Throttle
 
@@ -193,6 +193,7 @@ def login():  # noqa: ANN201
     return render_template(
         "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type="CC", number="",
         error=None, notice=SESSION_MESSAGES.get(reason if isinstance(reason, str) else ""),
+        next_url=safe_next(request.args.get("next")),
     )
 
 
@@ -207,12 +208,16 @@ def login_document():  # noqa: ANN201
         return render_template(
             "auth/login_document.html", doc_types=forms.DOCUMENT_TYPE_LABELS, selected_type=shown_type,
             number=(raw_number or "")[:20], error=exc.message, notice=None,
+            next_url=safe_next(request.form.get("next")),
         ), 422
     _check_step_limits(doc_type, doc_number)
+    wanted = safe_next(request.form.get("next"))
     # A new login starts from a clean session with a new id.
     session.clear()
     session.rotate()
     session[LOGIN_DOC] = [doc_type, doc_number]
+    if wanted:
+        session[NEXT_URL] = wanted
     return redirect(url_for("auth.login_key"), code=303)
 
 
@@ -315,10 +320,13 @@ def login_key_submit():  # noqa: ANN201
         pending.append("change")
     if outcome.needs_security_choice:
         pending.append("security")
+    wanted = safe_next(session.get(NEXT_URL))
     session.clear()
     session.rotate()  # a session id known before login is worthless after it
     session[MEMBER_ID] = outcome.member_id
     session[PENDING] = pending
+    if wanted:
+        session[NEXT_URL] = wanted
     session[PREVIOUS_LOGIN] = [
         outcome.previous_login_at.isoformat() if outcome.previous_login_at else None, outcome.previous_login_ip,
     ]

@@ -8,3 +8,4 @@ from flask import Blueprint
 bp = Blueprint("payments", __name__, url_prefix="/zona/pagos")
 
 from . import views  # noqa: E402,F401  (registers the routes)
+from . import pse_pages  # noqa: E402,F401

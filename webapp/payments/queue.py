@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from flask import current_app
+
 log = logging.getLogger(__name__)
 
 
@@ -28,3 +30,33 @@ def send_message(message_id: int) -> None:
         enqueue_send(message_id)
     except Exception:  # broker down: the row stays pending and the log says why
         log.exception("could not enqueue outbox message %s", message_id)
+
+
+# KEYS: the one-per-interval key, the last-nudge key. ARGV: marker, interval s, unanswered s.
+# Returns 1 when the caller should enqueue a query.
+_ASK_PSE = """
+if redis.call('SET', KEYS[1], 1, 'NX', 'EX', tonumber(ARGV[2])) == false then return 0 end
+if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+def ask_pse_query(tx_id: int, *, answered_marker: str, interval_s: int = 1, unanswered_s: int = 30) -> bool:
+    """The member came back from the bank: ask PSE now (the query's answer is the truth,
+    the return itself changes nothing). Debounced in Redis for every web process, so
+    reloading the page does not flood PSE: no new query while the last one asked is not
+    yet answered (`answered_marker`, the transaction's last query time, has not moved;
+    up to `unanswered_s`), and never more than one per `interval_s`. True when enqueued."""
+    from workers.pse_tasks import enqueue_query_now
+
+    client = current_app.extensions["zona_throttle"].client
+    try:
+        if not client.eval(_ASK_PSE, 2, f"zp:t:pse-q1:{tx_id}", f"zp:t:pse-q:{tx_id}", answered_marker,
+                           interval_s, unanswered_s):
+            return False
+        enqueue_query_now(tx_id)
+    except Exception:  # Redis or the broker down: the poller queries on its schedule
+        log.exception("could not ask for a PSE query", extra={"pse_transaction_id": tx_id})
+        return False
+    return True

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
+from db.models import PseState
+from db.payments.pse_views import STATE_LABELS
 from domain.bogota_calendar import BOGOTA
+from domain.money import format_cop
 
 MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
           "noviembre", "diciembre")
@@ -59,3 +63,20 @@ def bogota_moment(moment: datetime | str | None) -> str:
 
 def iso_date_text(value: str | None) -> str:
     return short_date(date.fromisoformat(value)) if value else "—"
+
+# PSE's states as the member reads them (pse_views.STATE_LABELS words each stored state).
+USER_TYPE_LABELS = {0: "Persona natural", 1: "Persona jurídica"}
+
+
+def pse_part(part: dict[str, object] | None) -> dict[str, str] | None:
+    """The PSE part of a payment (from `db.payments.intents.pse_parts`) as shown beside the
+    savings part: bank, CUS, amount, PSE's state."""
+    if not part:
+        return None
+    return {
+        "banco": str(part["bank_name"]),
+        "cus": str(part["cus"] or "—"),
+        "valor": format_cop(Decimal(str(part["amount"]))),
+        "estado": STATE_LABELS[PseState(str(part["state"]))],
+        "ticket": str(part["ticket_id"]),
+    }

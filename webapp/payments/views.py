@@ -8,12 +8,13 @@ database: each step answers 4xx with the Spanish reason.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from db.engine import session_scope
 from db.member_summary import ObligationLine, SavingsLine, obligations_overview, savings_overview
@@ -22,6 +23,7 @@ from db.payments.errors import PAYMENT_ERRORS, NotOwnedError
 from db.payments.history import payment_history
 from db.payments.intents import (
     NewIntent,
+    PseContext,
     create_intent,
     intent_status,
     overdue_lines,
@@ -31,10 +33,13 @@ from db.payments.intents import (
 from db.payments.planning import ObligationPlan, obligation_plan
 from db.payments.receipts import receipt as receipt_data
 from db.payments.snapshots import load_obligations
+from db.pse_banks import current_banks
+from domain.pse_banks import BankChoice
 from domain.bogota_calendar import BOGOTA, bogota_date
 from domain.money import format_cop
 from domain.payment_request import KIND_PAYMENT, KIND_TRANSFER, MSG_BAD_KEY, PaymentInputError
 from domain.requirements import all_met
+from zona_privada.settings import load_pse_settings
 from webapp.auth.guard import current_member_id, member_required
 from webapp.errors import raise_error
 from webapp.zone.frame import render_zone
@@ -105,6 +110,34 @@ def _labels(member_id: int) -> dict[tuple[str, int], str]:
     labels.update({("a", a.savings_account_id): f"{texts.PRODUCT_LABELS.get(a.product, a.product)} {a.number}"
                    for a in accounts})
     return labels
+
+
+def _pse_settings():  # noqa: ANN202
+    # Read once per app: the bank list's age limit is all the web needs of them.
+    if "ZONA_PSE_SETTINGS" not in current_app.config:
+        current_app.config["ZONA_PSE_SETTINGS"] = load_pse_settings()
+    return current_app.config["ZONA_PSE_SETTINGS"]
+
+
+def _bank_list() -> list[BankChoice] | None:
+    """PSE's cached list (placeholders never stored), or None when there is none or it is
+    too old: the page then shows PSE's standard message and PSE cannot be chosen."""
+    with session_scope() as db:
+        return current_banks(db, datetime.now(timezone.utc), timedelta(seconds=_pse_settings().banks_max_age_s))
+
+
+def _bank_map(banks: list[BankChoice] | None) -> dict[str, str] | None:
+    return None if banks is None else {b.code: b.name for b in banks}
+
+
+def _pse_context() -> PseContext:
+    """The payer's IP (ProxyFix, when ZONA_TRUSTED_PROXIES is set, already put the client's
+    address here) and where PSE sends the member back: ZONA_PUBLIC_URL when set (behind
+    a proxy the request's host may be an internal name), else this request's host."""
+    public_url = _settings().public_url
+    path = url_for(".pse_return")
+    base = f"{public_url}{path}" if public_url else url_for(".pse_return", _external=True)
+    return PseContext(payer_ip=request.remote_addr or "0.0.0.0", return_url_prefix=f"{base}?ticket=")
 
 
 # ---------------------------------------------------------------- step 1: Tipo de Pago
@@ -185,11 +218,13 @@ def obligations_submit():  # noqa: ANN201
 # ---------------------------------------------------------------- step 3: Formas de Pago
 
 
-def _methods_page(current: Wizard, accounts: list[SavingsLine], *, status: int = 200, error: str | None = None,
-                  fields: dict[str, str] | None = None, typed: Any = None):  # noqa: ANN202
+def _methods_page(current: Wizard, accounts: list[SavingsLine], banks: list[BankChoice] | None, *,
+                  status: int = 200, error: str | None = None, fields: dict[str, str] | None = None,
+                  typed: Any = None):  # noqa: ANN202
     return _page("payments/formas.html", status, accounts=accounts, total=current.total, forma=current.forma,
-                 funding={f["savings_account_id"]: f for f in current.funding}, error=error, fields=fields or {},
-                 typed=typed, **_steps(KIND_PAYMENT, 2))
+                 funding={f.get("savings_account_id") or wizard.PSE_SOURCE: f for f in current.funding},
+                 error=error, fields=fields or {}, typed=typed, banks=banks, msg_no_banks=wizard.MSG_NO_BANKS,
+                 **_steps(KIND_PAYMENT, 2))
 
 
 @bp.get("/formas-de-pago")
@@ -199,7 +234,7 @@ def methods():  # noqa: ANN201
     if not current.ready_for("formas"):
         return redirect(url_for(".start"))
     _rows, accounts = _own_rows(_member_id())
-    return _methods_page(current, accounts)
+    return _methods_page(current, accounts, _bank_list())
 
 
 @bp.post("/formas-de-pago")
@@ -209,17 +244,18 @@ def methods_submit():  # noqa: ANN201
     if not current.ready_for("formas"):
         return redirect(url_for(".start"), code=303)
     _rows, accounts = _own_rows(_member_id())
+    banks = _bank_list()
     try:
         current.forma, current.funding = wizard.read_funding(
-            request.form, current.total, {a.savings_account_id: a for a in accounts})
+            request.form, current.total, {a.savings_account_id: a for a in accounts}, banks=_bank_map(banks))
         current.request()
     except StepError as exc:
         if exc.status == 404:
             raise_error(404, exc.message)
-        return _methods_page(current, accounts, status=exc.status, error=exc.message, fields=exc.fields,
+        return _methods_page(current, accounts, banks, status=exc.status, error=exc.message, fields=exc.fields,
                              typed=request.form)
     except PaymentInputError as exc:
-        return _methods_page(current, accounts, status=422, error=str(exc), typed=request.form)
+        return _methods_page(current, accounts, banks, status=422, error=str(exc), typed=request.form)
     wizard.save(session, current)
     return redirect(url_for(".requirements"), code=303)
 
@@ -227,10 +263,11 @@ def methods_submit():  # noqa: ANN201
 # ---------------------------------------------------------------- Transferencias
 
 
-def _transfer_page(accounts: list[SavingsLine], *, status: int = 200, error: str | None = None,
-                   fields: dict[str, str] | None = None, typed: Any = None):  # noqa: ANN202
+def _transfer_page(accounts: list[SavingsLine], banks: list[BankChoice] | None, *, status: int = 200,
+                   error: str | None = None, fields: dict[str, str] | None = None,
+                   typed: Any = None):  # noqa: ANN202
     return _page("payments/transferencias.html", status, accounts=accounts, error=error, fields=fields or {},
-                 typed=typed, **_steps(KIND_TRANSFER, 0))
+                 typed=typed, banks=banks, msg_no_banks=wizard.MSG_NO_BANKS, **_steps(KIND_TRANSFER, 0))
 
 
 @bp.get("/transferencias")
@@ -240,25 +277,45 @@ def transfers():  # noqa: ANN201
     current = wizard.load(session)
     typed = None
     if current.kind == KIND_TRANSFER and current.lines:
-        typed = {"destino": str(current.lines[0]["target_savings_account_id"]),
-                 "origen": str(current.funding[0]["savings_account_id"]),
-                 "valor": format_cop(Decimal(current.lines[0]["amount"]))[1:-3]}
-    return _transfer_page(accounts, typed=typed)
+        typed = _transfer_typed(current)
+    return _transfer_page(accounts, _bank_list(), typed=typed)
+
+
+def _transfer_typed(current: Wizard) -> MultiDict:
+    """The transfer form as the member left it (back from Requisitos)."""
+    pairs = [("destino", str(current.lines[0]["target_savings_account_id"])),
+             ("valor", format_cop(Decimal(current.lines[0]["amount"]))[1:-3])]
+    if current.forma == wizard.FORMA_DEBITO:
+        pairs.append(("origen", str(current.funding[0]["savings_account_id"])))
+    else:
+        pairs.append(("origen", wizard.PSE_SOURCE if current.forma == wizard.FORMA_PSE else wizard.FORMA_MULTIPLE))
+    for f in current.funding:
+        if f.get("pse"):
+            pairs += [("banco", f["bank_code"]), ("tipo_persona", "juridica" if f["user_type"] else "natural")]
+            source = wizard.PSE_SOURCE
+        else:
+            source = str(f["savings_account_id"])
+        if current.forma == wizard.FORMA_MULTIPLE:
+            pairs += [("cuentas", source), (f"valor_{source}", str(int(Decimal(f["amount"]))))]
+    return MultiDict(pairs)
 
 
 @bp.post("/transferencias")
 @member_required
 def transfers_submit():  # noqa: ANN201
     _rows, accounts = _own_rows(_member_id())
+    banks = _bank_list()
     try:
-        current = wizard.read_transfer(request.form, {a.savings_account_id: a for a in accounts})
+        current = wizard.read_transfer(request.form, {a.savings_account_id: a for a in accounts},
+                                       banks=_bank_map(banks))
         current.request()
     except StepError as exc:
         if exc.status == 404:
             raise_error(404, exc.message)
-        return _transfer_page(accounts, status=exc.status, error=exc.message, fields=exc.fields, typed=request.form)
+        return _transfer_page(accounts, banks, status=exc.status, error=exc.message, fields=exc.fields,
+                              typed=request.form)
     except PaymentInputError as exc:
-        return _transfer_page(accounts, status=422, error=str(exc), typed=request.form)
+        return _transfer_page(accounts, banks, status=422, error=str(exc), typed=request.form)
     wizard.save(session, current)
     return redirect(url_for(".requirements"), code=303)
 
@@ -301,7 +358,7 @@ def _verification_page(member_id: int, issued: dict[str, Any], *, status: int = 
         preview = preview_allocation(db, member_id, current.request(), today=_today())
     code = otp.pending(session, issued["key"]) if issued["otp"] else None
     return _page("payments/verificacion.html", status, preview=preview, issued=issued, kind=body["kind"],
-                 error=error, code=code, otp_channels=otp.CHANNELS, code_minutes=max(1, _settings().otp_ttl_s // 60),
+                 forma_texto=wizard.forma_of(body["funding"]), error=error, code=code, otp_channels=otp.CHANNELS, code_minutes=max(1, _settings().otp_ttl_s // 60),
                  **_steps(body["kind"], _step_number(body["kind"], "Verificación")))
 
 
@@ -322,8 +379,10 @@ def verification():  # noqa: ANN201
     except PAYMENT_ERRORS as exc:
         raise_error(getattr(exc, "http_status", 422), str(exc))
     to_pay = Decimal(preview["total_a_pagar_hoy"])
+    # The one-time code guards what leaves the member's savings here; a PSE part is
+    # authorised by the member at their own bank.
     issued = wizard.issue_key(session, current, total_text=format_cop(to_pay),
-                              otp_required=to_pay > _settings().payment_otp_threshold_cop)
+                              otp_required=Decimal(preview["savings_debit"]) > _settings().payment_otp_threshold_cop)
     return _verification_page(member_id, issued)
 
 
@@ -384,12 +443,16 @@ def finish():  # noqa: ANN201
         queue.enqueue_intent(intent_id, first_step.value)
     wizard.remember_intent(session, key, intent_id)
     wizard.clear(session)
+    if any(f.get("pse") for f in body["funding"]):
+        # "Conectando con PSE": it follows the send and takes the member to the bank.
+        return redirect(url_for(".pse_connecting", intent_id=intent_id), code=303)
     return redirect(url_for(".status", intent_id=intent_id), code=303)
 
 
 def _create(db: Any, member_id: int, key: str, body: dict[str, Any]) -> NewIntent:
+    pse = _pse_context() if any(f.get("pse") for f in body["funding"]) else None
     return create_intent(db, member_id=member_id, idempotency_key=key, kind=body["kind"], lines=body["lines"],
-                         funding=body["funding"], today=_today(), settings=_settings())
+                         funding=body["funding"], today=_today(), settings=_settings(), pse=pse)
 
 
 # ---------------------------------------------------------------- status and receipt
@@ -413,14 +476,16 @@ def _status(member_id: int, intent_id: int) -> dict[str, Any]:
         "aplicado_texto": texts.bogota_moment(data["applied_at"]) if data["applied_at"] else None,
         "promesa_segundos": left_s,
         "comprobante_url": url_for(".receipt", intent_id=intent_id) if data["state"] == "applied" else None,
+        "pse_texto": texts.pse_part(data["pse"]),
     }
 
 
 @bp.get("/estado/<id:intent_id>")
 @member_required
 def status(intent_id: int):  # noqa: ANN201
-    data = _status(_member_id(), intent_id)
-    return _page("payments/estado.html", data=data, promise=PROMISE,
+    member_id = _member_id()
+    data = _status(member_id, intent_id)
+    return _page("payments/estado.html", data=data, promise=PROMISE, labels=_labels(member_id),
                  json_url=url_for(".status_json", intent_id=intent_id))
 
 
@@ -432,6 +497,7 @@ def status_json(intent_id: int):  # noqa: ANN201
     data = _status(_member_id(), intent_id)
     data.pop("allocation", None)
     data.pop("funding", None)
+    data.pop("pse", None)
     return jsonify(data)
 
 

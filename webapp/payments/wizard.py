@@ -23,11 +23,14 @@ from db.payments.intents import build_request
 from db.payments.planning import ObligationPlan
 from domain.amortization import PrepaymentMode
 from domain.money import MoneyInputError, format_cop, parse_whole_pesos, to_money
+from db.payments.errors import MSG_UNKNOWN_BANK
 from domain.payment_request import (
     KIND_PAYMENT,
     KIND_TRANSFER,
     MSG_BAD_PREPAYMENT_MODE,
     MSG_NO_LINES,
+    MSG_PSE_BANK,
+    MSG_PSE_USER_TYPE,
     PaymentRequest,
     request_hash,
 )
@@ -41,8 +44,12 @@ TIPO_VENTANILLA = "ventanilla"
 TIPO_INDIVIDUAL = "individual"
 FORMA_DEBITO = "debito"
 FORMA_PSE = "pse"
-MSG_PSE_UNAVAILABLE = "El pago por PSE aún no está disponible; use el débito de sus cuentas de ahorro"
 FORMA_MULTIPLE = "multiple"
+# A "source" value of the Múltiples block (beside account ids) and of the transfer's origin.
+PSE_SOURCE = "pse"
+PERSON_TYPES = {"natural": 0, "juridica": 1}  # PSE's userType: 0 persona natural, 1 persona jurídica
+# PSE's standard text when the bank list cannot be had (pse-reference §1.4, PlacetoPay).
+MSG_NO_BANKS = "No se pudo obtener la lista de Entidades Financieras, por favor intente más tarde"
 
 MSG_CHOOSE_TIPO = "Seleccione el tipo de pago"
 MSG_NOTHING_OVERDUE = "No tiene obligaciones vencidas. Use la opción Pago de obligaciones individualmente"
@@ -211,41 +218,65 @@ def read_obligations(
 
 
 def read_funding(form: MultiDict, total: Decimal, accounts: Mapping[int, SavingsLine],
-                 excluded: Sequence[int] = ()) -> tuple[str, list[dict[str, Any]]]:
-    """`forma` = debito (one `cuenta`), pse (refused for now) or multiple (`cuentas`, each
-    with `valor_<id>`; one value may be left blank to take the rest)."""
+                 excluded: Sequence[int] = (), banks: Mapping[str, str] | None = None
+                 ) -> tuple[str, list[dict[str, Any]]]:
+    """`forma` = debito (one `cuenta`), pse (`banco`, `tipo_persona`) or multiple
+    (`cuentas`, each with `valor_<id>`, where "pse" is one more source; one value may be
+    left blank to take the rest). `banks` (code → name) is PSE's cached list, None when
+    there is none: then PSE cannot be chosen."""
     usable = {i: a for i, a in accounts.items() if i not in excluded}
     forma = form.get("forma")
     if forma == FORMA_PSE:
-        raise StepError(MSG_PSE_UNAVAILABLE)
+        return forma, [pse_source(form, total, banks)]
     if forma == FORMA_DEBITO:
         if not form.get("cuenta"):
             raise StepError(MSG_CHOOSE_ACCOUNT)
         account_id = owned_id(form.get("cuenta"), usable, MSG_NOT_YOURS_ACCOUNT)
         return forma, [{"savings_account_id": account_id, "amount": str(to_money(total))}]
     if forma == FORMA_MULTIPLE:
-        return forma, _split(form, total, usable)
+        return forma, _split(form, total, usable, banks)
     raise StepError(MSG_CHOOSE_FORMA)
 
 
-def _split(form: MultiDict, total: Decimal, usable: Mapping[int, SavingsLine]) -> list[dict[str, Any]]:
+def pse_source(form: MultiDict, amount: Decimal, banks: Mapping[str, str] | None) -> dict[str, Any]:
+    """The PSE source: a bank of the cached list (placeholders were never stored) and the
+    person type. Checked here so the step re-shows with the reason; `create_intent`
+    checks the bank against the list again."""
+    if banks is None:
+        raise StepError(MSG_NO_BANKS, fields={"banco": MSG_NO_BANKS})
+    code = (form.get("banco") or "").strip()
+    if not code:
+        raise StepError(MSG_PSE_BANK, fields={"banco": MSG_PSE_BANK})
+    if code not in banks:
+        raise StepError(MSG_UNKNOWN_BANK, fields={"banco": MSG_UNKNOWN_BANK})
+    user_type = PERSON_TYPES.get(form.get("tipo_persona") or "")
+    if user_type is None:
+        raise StepError(MSG_PSE_USER_TYPE, fields={"tipo_persona": MSG_PSE_USER_TYPE})
+    return {"pse": True, "amount": str(to_money(amount)), "bank_code": code, "user_type": user_type}
+
+
+def _split(form: MultiDict, total: Decimal, usable: Mapping[int, SavingsLine],
+           banks: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     for raw in _suffix_ids(form, "valor_"):
-        owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT)
-    chosen = [owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT) for raw in form.getlist("cuentas")]
-    chosen = sorted(set(chosen))
+        if raw != PSE_SOURCE:
+            owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT)
+    raw_chosen = form.getlist("cuentas")
+    with_pse = PSE_SOURCE in raw_chosen
+    chosen_ids = sorted({owned_id(raw, usable, MSG_NOT_YOURS_ACCOUNT) for raw in raw_chosen if raw != PSE_SOURCE})
+    chosen: list[int | str] = [*chosen_ids, *([PSE_SOURCE] if with_pse else [])]
     if len(chosen) < 2:
         raise StepError(MSG_CHOOSE_ACCOUNTS)
-    amounts: dict[int, Decimal | None] = {}
+    amounts: dict[int | str, Decimal | None] = {}
     errors: dict[str, str] = {}
-    for account_id in chosen:
-        typed = (form.get(f"valor_{account_id}") or "").strip()
+    for source in chosen:
+        typed = (form.get(f"valor_{source}") or "").strip()
         if not typed:
-            amounts[account_id] = None
+            amounts[source] = None
             continue
         try:
-            amounts[account_id] = to_money(parse_whole_pesos(typed))
+            amounts[source] = to_money(parse_whole_pesos(typed))
         except MoneyInputError as exc:
-            errors[f"valor_{account_id}"] = exc.message
+            errors[f"valor_{source}"] = exc.message
     if errors:
         raise StepError(next(iter(errors.values())), fields=errors)
     blanks = [i for i, amount in amounts.items() if amount is None]
@@ -259,20 +290,31 @@ def _split(form: MultiDict, total: Decimal, usable: Mapping[int, SavingsLine]) -
         amounts[blanks[0]] = rest
     elif typed_sum != to_money(total):
         raise StepError(f"{MSG_SPLIT_MISMATCH} ({format_cop(total)})")
-    return [{"savings_account_id": i, "amount": str(amounts[i])} for i in chosen]
+    out: list[dict[str, Any]] = [{"savings_account_id": i, "amount": str(amounts[i])} for i in chosen_ids]
+    if with_pse:
+        amount = amounts[PSE_SOURCE]
+        assert amount is not None
+        out.append(pse_source(form, amount, banks))
+    return out
 
 
 # ---------------------------------------------------------------- Transferencias
 
 
-def read_transfer(form: MultiDict, accounts: Mapping[int, SavingsLine]) -> Wizard:
+def read_transfer(form: MultiDict, accounts: Mapping[int, SavingsLine],
+                  banks: Mapping[str, str] | None = None) -> Wizard:
+    """`destino` (one's own account), `valor`, and `origen`: another of one's accounts,
+    "pse" (`banco`, `tipo_persona`) or "multiple" (the Múltiples block of Formas de Pago)."""
     errors: dict[str, str] = {}
     if not form.get("destino"):
         errors["destino"] = MSG_TRANSFER_TARGET
     if not form.get("origen"):
         errors["origen"] = MSG_TRANSFER_SOURCE
     target = owned_id(form.get("destino"), accounts, MSG_NOT_YOURS_ACCOUNT) if form.get("destino") else None
-    source = owned_id(form.get("origen"), accounts, MSG_NOT_YOURS_ACCOUNT) if form.get("origen") else None
+    origin = form.get("origen") or ""
+    source = None
+    if origin and origin not in (PSE_SOURCE, FORMA_MULTIPLE):
+        source = owned_id(origin, accounts, MSG_NOT_YOURS_ACCOUNT)
     amount: Decimal | None = None
     try:
         amount = to_money(parse_whole_pesos(form.get("valor") or ""))
@@ -282,13 +324,27 @@ def read_transfer(form: MultiDict, accounts: Mapping[int, SavingsLine]) -> Wizar
         errors["origen"] = MSG_TRANSFER_SAME
     if errors:
         raise StepError(next(iter(errors.values())), fields=errors)
-    assert target is not None and source is not None and amount is not None
-    return Wizard(
-        kind=KIND_TRANSFER,
-        lines=[{"target_savings_account_id": target, "amount": str(amount)}],
-        forma=FORMA_DEBITO,
-        funding=[{"savings_account_id": source, "amount": str(amount)}],
-    )
+    assert target is not None and amount is not None
+    lines = [{"target_savings_account_id": target, "amount": str(amount)}]
+    if origin == PSE_SOURCE:
+        return Wizard(kind=KIND_TRANSFER, lines=lines, forma=FORMA_PSE, funding=[pse_source(form, amount, banks)])
+    if origin == FORMA_MULTIPLE:
+        usable = {i: a for i, a in accounts.items() if i != target}
+        return Wizard(kind=KIND_TRANSFER, lines=lines, forma=FORMA_MULTIPLE,
+                      funding=_split(form, amount, usable, banks))
+    assert source is not None
+    return Wizard(kind=KIND_TRANSFER, lines=lines, forma=FORMA_DEBITO,
+                  funding=[{"savings_account_id": source, "amount": str(amount)}])
+
+
+def forma_of(funding: Sequence[Mapping[str, Any]]) -> str:
+    """How "Verificación" names the funding (the manual's "Forma de Recaudo")."""
+    with_pse = any(f.get("pse") for f in funding)
+    if with_pse and len(funding) == 1:
+        return "PSE"
+    if with_pse:
+        return "Múltiples opciones de pago"
+    return "Débito de cuentas de ahorro"
 
 
 # ---------------------------------------------------------------- idempotency keys

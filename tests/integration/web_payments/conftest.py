@@ -47,8 +47,8 @@ _SEEDED: dict[str, Any] = {}
 # What a refused or merely written (never applied) payment leaves behind; deleted between
 # tests so the seed can be reused. DELETE, not TRUNCATE: a TRUNCATE ... CASCADE of the
 # intents would reach the (append-only) journal through its foreign key.
-_SCRATCH = ("allocations", "holds", "funding_attempts", "payment_intent_lines", "payment_intents",
-            "notification_outbox", "audit_events")
+_SCRATCH = ("review_items", "pse_transactions", "allocations", "holds", "funding_attempts", "payment_intent_lines",
+            "payment_intents", "notification_outbox", "audit_events")
 
 
 def _ledger_mark(db: Any) -> tuple[int, int]:

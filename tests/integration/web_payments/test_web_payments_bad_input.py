@@ -92,16 +92,6 @@ def test_another_members_account_is_404(member, pairs) -> None:  # noqa: ANN001
     assert response.status_code == 404 and NOT_YOURS_ACCOUNT in pages.text(response)
 
 
-def test_pse_is_refused_until_its_issue(member) -> None:  # noqa: ANN001
-    m = member()
-    token = _to_obligations(m)
-    assert m.post("/zona/pagos/obligaciones", [("csrf_token", token), ("cuota", str(m.ids.aportes))]).status_code == 303
-    page = pages.text(m.get("/zona/pagos/formas-de-pago"))
-    assert 'id="forma-pse" disabled' in page
-    response = m.post("/zona/pagos/formas-de-pago", [("csrf_token", token), ("forma", "pse")])
-    assert response.status_code == 422 and "aún no está disponible" in pages.text(response)
-
-
 def test_split_must_add_up(member) -> None:  # noqa: ANN001
     m = member()
     token = _to_obligations(m)

@@ -66,3 +66,14 @@ def test_limits() -> None:
     assert first_failure(table(lim=limits(D("1000001")))).code == "limite_transaccion"
     assert first_failure(table(lim=limits(spent=D("1950001")))).code == "limite_diario"
     assert first_failure(table(lim=limits(spent=D("1950000")))) is None
+
+
+def test_a_payment_with_nothing_from_savings_says_so_as_the_manual_does() -> None:
+    # Paid by PSE alone: no account debited (a transfer's target has no debit either).
+    rows = evaluate([], [LINE], limits())
+    assert all_met(rows) and rows[0].code == "saldo:ninguna"
+    assert (rows[0].requisito, rows[0].observacion, rows[0].evaluacion) == (
+        "Validación saldo cuenta de Ahorros", "Requisito CUMPLE porque NO hay recaudos con cuentas de ahorro", "Cumple")
+    target = evaluate([account(debit=D("0"))], [LINE], limits())
+    assert "saldo:ninguna" in [r.code for r in target]
+    assert "saldo:ninguna" not in [r.code for r in table()]

@@ -106,7 +106,71 @@
     sync();
   }
 
+  function getJson(url) {
+    return fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (resp) {
+        if (resp.status === 401 || resp.redirected) { window.location.reload(); return null; }
+        return resp.ok ? resp.json() : null;
+      });
+  }
+
+  function startPseConnect(root) {
+    // "Conectando con PSE": as soon as the bank's address is known, go there in this
+    // same window (never a frame or a pop-up). Any other end: the server renders it.
+    if (root.getAttribute("data-estado") !== "esperando") { return; }
+    var url = root.getAttribute("data-json-url");
+    function poll() {
+      getJson(url).then(function (data) {
+        if (data && data.estado === "redirigir" && /^https?:\/\//.test(data.url || "")) {
+          window.location.assign(data.url);
+        } else if (data && data.estado !== "esperando") {
+          window.location.reload();
+        } else {
+          window.setTimeout(poll, POLL_MS);
+        }
+      }).catch(function () { window.setTimeout(poll, POLL_MS); });
+    }
+    poll();
+  }
+
+  function startPseReturn(root) {
+    // The return page while PSE has not decided: ask our server (never PSE) every two
+    // seconds; once decided, show the page again with everything it now knows.
+    if (root.getAttribute("data-final") === "true") { return; }
+    var url = root.getAttribute("data-json-url");
+    function poll() {
+      getJson(url).then(function (data) {
+        if (data && data.final) { window.location.reload(); } else { window.setTimeout(poll, 2 * POLL_MS); }
+      }).catch(function () { window.setTimeout(poll, 2 * POLL_MS); });
+    }
+    window.setTimeout(poll, 2 * POLL_MS);
+  }
+
+  function linkPse() {
+    // Choosing a bank or a person type means paying by PSE (unless Múltiples is chosen).
+    var pse = document.getElementById("forma-pse") || document.getElementById("origen-pse");
+    var multiple = document.getElementById("forma-multiple") || document.getElementById("origen-multiple");
+    var block = document.getElementById("pse-datos");
+    if (!pse || !block) { return; }
+    block.querySelectorAll("select, input").forEach(function (i) {
+      i.addEventListener("change", function () { if (!(multiple && multiple.checked) && !pse.disabled) { pse.checked = true; } });
+    });
+    var multiPse = document.getElementById("multi-pse");
+    var multiBox = document.getElementById("cuentas-multiple");
+    if (multiBox && multiple && !document.getElementById("form-formas")) {
+      multiBox.querySelectorAll("input").forEach(function (i) {
+        i.addEventListener("change", function () { multiple.checked = true; });
+      });
+    }
+    if (multiPse && multiple) { multiPse.addEventListener("change", function () { multiple.checked = true; }); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var connect = document.getElementById("pse-conectando");
+    if (connect) { startPseConnect(connect); }
+    var back = document.getElementById("pse-retorno");
+    if (back) { startPseReturn(back); }
+    linkPse();
     var status = document.getElementById("estado");
     if (status) { startStatus(status); }
     var finish = document.getElementById("form-finalizar");
