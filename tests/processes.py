@@ -58,8 +58,9 @@ def start_worker(env: dict[str, str], log_dir: Path, *, concurrency: int = 2, na
     argv = [str(BIN / "celery"), "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO",
             "--pool", pool, "--concurrency", str(concurrency),
             "--hostname", f"{name}-{os.getpid()}-{time.time_ns()}@%h", "--without-gossip", "--without-mingle"]
-    if queues:
-        argv += ["--queues", queues]
+    # By default one worker does everything, the PSE queue included (zona up runs a
+    # second worker for it; see workers/celery_app.py).
+    argv += ["--queues", queues or "celery,pse"]
     return start(name, argv, env, log_dir)
 
 

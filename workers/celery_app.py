@@ -17,6 +17,20 @@ from zona_privada.settings import Settings, get_settings
 TASK_MODULES = ["workers.tasks", "workers.notification_tasks", "workers.payment_tasks", "workers.ledger_tasks",
                 "workers.pse_tasks"]
 
+# The tasks that wait on PSE over the network (seconds per call, longer when ACH is slow
+# or times out) run on a queue and worker of their own: on the default queue they would
+# hold the few CPU-sized worker processes and stall savings payments behind them (the PSE
+# fault run: p50 submit-to-applied 20 s with 2 shared processes, 5 s with 4).
+PSE_IO_TASKS = ("workers.pse_tasks.pse_send", "workers.pse_tasks.pse_send_tx", "workers.pse_tasks.pse_query",
+                "workers.pse_tasks.pse_finalize", "workers.pse_tasks.pse_finalize_tx",
+                "workers.pse_tasks.refresh_pse_banks", "workers.pse_tasks.conciliate_pse")
+DEFAULT_QUEUE = "celery"
+
+
+def all_queues(settings: Settings) -> str:
+    """Every queue, for a worker that does everything (tests, a one-machine install)."""
+    return f"{DEFAULT_QUEUE},{settings.pse_queue}"
+
 
 def celery_config(settings: Settings) -> dict[str, object]:
     return {
@@ -42,6 +56,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         # No "task-sent" event from the web: Flower follows tasks from the workers' events,
         # and one more publish per payment on the web's hot path bought nothing.
         "task_send_sent_event": False,
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": {name: {"queue": settings.pse_queue} for name in PSE_IO_TASKS},
     }
 
 

@@ -145,17 +145,20 @@ def queued_intent_ids() -> set[int] | None:
 
     from .celery_app import app
 
-    client = redis.Redis.from_url(get_settings().broker_redis_url)
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.broker_redis_url)
     try:
-        queue = app.conf.task_default_queue
-        if client.llen(queue) > QUEUE_SCAN_MAX:
+        # The PSE steps (send, finalize) wait on their own queue.
+        queues = (app.conf.task_default_queue, settings.pse_queue)
+        if sum(client.llen(queue) for queue in queues) > QUEUE_SCAN_MAX:
             return None
         queued: set[int] = set()
-        for raw in client.lrange(queue, 0, QUEUE_SCAN_MAX):
-            headers = json.loads(raw).get("headers") or {}
-            if headers.get("task") in STEP_TASK_NAMES:
-                # Kombu keeps the task's arguments readable in `argsrepr` ("[42]").
-                queued.update(int(a) for a in json.loads(headers.get("argsrepr") or "[]"))
+        for queue in queues:
+            for raw in client.lrange(queue, 0, QUEUE_SCAN_MAX):
+                headers = json.loads(raw).get("headers") or {}
+                if headers.get("task") in STEP_TASK_NAMES:
+                    # Kombu keeps the task's arguments readable in `argsrepr` ("[42]").
+                    queued.update(int(a) for a in json.loads(headers.get("argsrepr") or "[]"))
         return queued
     finally:
         client.close()

@@ -258,8 +258,15 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
         "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5", "webapp:create_app()",
     ])
     sup.add("worker", [
-        celery, "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO",
+        celery, "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO", "--queues", "celery",
         "--concurrency", env["ZONA_WORKER_CONCURRENCY"], "--hostname", f"worker-{os.getpid()}@%h",
+    ])
+    # The tasks that wait on PSE over the network, on their own queue and processes (they
+    # spend their time waiting, not computing; see workers/celery_app.py).
+    sup.add("pse-worker", [
+        celery, "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO",
+        "--queues", env.get("ZONA_PSE_QUEUE", "pse"), "--concurrency", env["ZONA_PSE_WORKER_CONCURRENCY"],
+        "--hostname", f"pse-worker-{os.getpid()}@%h",
     ])
     sup.add("beat", [
         celery, "-A", "workers.celery_app:app", "beat", "--loglevel", "INFO",
@@ -329,7 +336,9 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
 
         web_workers = int(env.get("ZONA_WEB_WORKERS", 2))
         env.setdefault("ZONA_WORKER_CONCURRENCY", "2")
-        processes = web_workers + int(env["ZONA_WORKER_CONCURRENCY"]) + 3  # beat, flower, the worker's parent
+        env.setdefault("ZONA_PSE_WORKER_CONCURRENCY", "4")
+        # beat, flower and each worker's parent, besides the pools
+        processes = web_workers + int(env["ZONA_WORKER_CONCURRENCY"]) + int(env["ZONA_PSE_WORKER_CONCURRENCY"]) + 4
         pool_size, overflow = pool_budget(max_connections, processes)
         env.setdefault("ZONA_DB_POOL_SIZE", str(pool_size))
         env.setdefault("ZONA_DB_MAX_OVERFLOW", str(overflow))

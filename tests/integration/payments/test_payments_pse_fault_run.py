@@ -37,7 +37,6 @@ from zona_privada.settings import get_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PAYMENTS = 200
-WORKER_PROCESSES = 4
 RATE_PER_S = 6.0
 PAGE_BANK = "1022"  # under a fault mix the sandbox draws each payment's outcome
 MIX = {"seed": 10, "timeout": 0.20, "http_5xx": 0.05, "lost_create": 0.02,
@@ -85,6 +84,12 @@ def submit(demo: Demo, index: int, rng: random.Random) -> tuple[int, Decimal, De
     return created.intent_id, total - savings, savings
 
 
+def start_workers(env: dict[str, str], logs: Path) -> list[Proc]:
+    """As `zona up` runs them: the default queue's worker and the PSE queue's."""
+    return [start_worker(env, logs, concurrency=2, queues="celery"),
+            start_worker(env, logs, concurrency=4, queues="pse", name="pse-worker")]
+
+
 def rows(sql: str, **params: object) -> list[dict[str, object]]:
     with session_scope() as session:
         return [dict(r._mapping) for r in session.execute(text(sql), params).all()]
@@ -105,13 +110,14 @@ def test_two_hundred_pse_payments_under_faults(
     logs = tmp_path / "logs"
     before = balances_of(demo.member_id)
     sandbox.control("mix", MIX)
-    workers: list[Proc] = [start_worker(env, logs, concurrency=WORKER_PROCESSES)]
+    workers = start_workers(env, logs)
     beat = start_beat(env, logs)
     rng = random.Random(7)
     submitted: dict[int, tuple[Decimal, Decimal]] = {}
     events: list[str] = []
     try:
-        assert wait_for(lambda: "ready." in workers[0].log(), 30), workers[0].log()
+        for proc in workers:
+            assert wait_for(lambda p=proc: "ready." in p.log(), 30), proc.log()
         started = time.monotonic()
         for i in range(PAYMENTS):
             time.sleep(max(0.0, started + i / RATE_PER_S - time.monotonic()))
@@ -120,10 +126,11 @@ def test_two_hundred_pse_payments_under_faults(
             if i == PAYMENTS // 3:
                 # Every worker process at once, mid-task: unacknowledged steps stay in Redis
                 # or are re-driven by the reconciler; a create in flight becomes unknown.
-                workers[-1].stop(signal.SIGKILL)
+                for proc in workers:
+                    proc.stop(signal.SIGKILL)
                 events.append(f"workers SIGKILLed after {time.monotonic() - started:.1f} s")
                 time.sleep(1.0)
-                workers.append(start_worker(env, logs, concurrency=WORKER_PROCESSES, name="restarted"))
+                workers += start_workers(env, logs)
             if i == 2 * PAYMENTS // 3:
                 sandbox.restart()  # its state file keeps transactions, nonces, the create log, the mix
                 events.append(f"sandbox restarted after {time.monotonic() - started:.1f} s")

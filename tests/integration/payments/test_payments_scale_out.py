@@ -82,7 +82,7 @@ def host_env(host: Host, subprocess_env: dict[str, str], sandbox: Sandbox) -> di
 def start_host_worker(host: Host, env: dict[str, str], log_dir: Path) -> Proc:
     argv = [str(BIN / "celery"), "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO",
             "--pool", "prefork", "--concurrency", "2", "--hostname", f"{host.name}-{time.time_ns()}@%h",
-            "--without-gossip", "--without-mingle"]
+            "--without-gossip", "--without-mingle", "--queues", "celery,pse"]
     return start(host.name, host.command(argv), env, log_dir)
 
 
