@@ -4,6 +4,15 @@ replaying the SQL of one real payment application, the database's own limit.
 
     .venv/bin/python bench/bench_payments.py                    # 25/s and 50/s (the "Must")
     .venv/bin/python bench/bench_payments.py --rate 100 --rate 150
+    .venv/bin/python bench/bench_payments.py --pse --rate 10 --rate 20   # PSE (issue 10)
+
+With --pse every payment goes by PSE through the real sandbox (its own process, the
+page bank 1022): after Finalizar each sender acts as the member: follows "Conectando con
+PSE" (its JSON) to the bank's page, approves there at once, and comes back to the return
+page, which asks for the status query; a `pse` queue worker (as `zona up` runs it) does
+the SOAP calls. Besides submit-to-applied it prints the latency from the approving
+query's stored answer (pse_transactions.answered_at) and from the member's approval at
+the bank to "aplicado" (goal p99 < 5 s).
 
 What it does (setup is never measured):
 
@@ -84,6 +93,8 @@ from tests import processes  # noqa: E402 - needs ROOT on the path
 
 BENCH_DB = "zona_bench_pay"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PSE_BANK = "1022"  # a sandbox bank whose page the "person" (the sender) approves at once
+PSE_ENV = {"ZONA_PSE_USERNAME": "zona-bench", "ZONA_PSE_PASSWORD": "clave-de-bench", "ZONA_PSE_WSSE_WINDOW_S": "300"}
 BENCH_PASSWORD = "Pago2468"  # 8 characters, letters and digits: typed on the keyboard
 FORMS_PER_MEMBER = 4  # a session keeps 5 issued keys (webapp.payments.wizard.ISSUED_MAX)
 PGBENCH_SCRIPT = ROOT / "bench" / "payments_pgbench.sql"
@@ -333,6 +344,7 @@ class Member:
         self.http = requests.Session()
         self.sid: str | None = None
         self.started_wizard = False
+        self.pse = False
 
     def get(self, path: str):  # noqa: ANN201
         return self.http.get(self.base + path, allow_redirects=False, timeout=60)
@@ -365,12 +377,15 @@ class Member:
             steps.append(("/zona/pagos/", [("tipo", "individual")]))
         steps += [
             ("/zona/pagos/obligaciones", [(f"otro_{obligation_id}", str(amount))]),
-            ("/zona/pagos/formas-de-pago", [("forma", "debito"), ("cuenta", str(self.payer.account_id))]),
+            ("/zona/pagos/formas-de-pago",
+             [("forma", "pse"), ("banco", PSE_BANK), ("tipo_persona", "natural")] if self.pse
+             else [("forma", "debito"), ("cuenta", str(self.payer.account_id))]),
         ]
         for path, pairs in steps:
             r = self.post(path, [("csrf_token", self.csrf)] + pairs)
             if r.status_code != 303:
-                raise RuntimeError(f"{path}: {r.status_code} {r.text[:600]}")
+                found = re.search(r'class="error-message"[^>]*>(.*?)<', r.text, re.S)
+                raise RuntimeError(f"{path}: {r.status_code} {found.group(1).strip() if found else r.text[:600]}")
         self.started_wizard = True
         r = self.get("/zona/pagos/verificacion")
         if r.status_code != 200:
@@ -391,12 +406,16 @@ class Shot:
     status: int = 0
     error: str | None = None
     reason: str | None = None  # the Spanish message of a refused Finalizar
+    intent_id: int | None = None  # PSE: from the Conectando page's address
+    approved_wall: float | None = None  # PSE: when the bank's page answered the approval (epoch s)
+    pse_error: str | None = None
 
 
 class Sender:
     """Sender threads, each with its own keep-alive connection to gunicorn."""
 
-    def __init__(self, port: int, threads: int) -> None:
+    def __init__(self, port: int, threads: int, pse: bool = False) -> None:
+        self.pse = pse
         self.port = port
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finalizar")
@@ -429,9 +448,12 @@ class Sender:
                         found = re.search(rb'class="error-message">(.*?)<', page, re.S)
                         shot.reason = html_lib.unescape(found.group(1).decode(errors="replace")).strip()[:120] \
                             if found else page[:120].decode(errors="replace")
+                    location = resp.getheader("Location", "")
                     if resp.getheader("Connection", "").lower() == "close":
                         conn.close()
                         self.local.conn = None
+                    if self.pse and resp.status == 303:
+                        self.member_at_the_bank(location, form["cookie"], shot)
                     break
                 except (http.client.HTTPException, OSError) as exc:
                     conn.close()
@@ -445,6 +467,44 @@ class Sender:
             shot.done = time.monotonic() - t0
             with self.lock:
                 self.inflight -= 1
+
+    def member_at_the_bank(self, location: str, cookie: str, shot: Shot) -> None:
+        """What the member's browser does after Finalizar: Conectando (polling its JSON
+        as the page's script does) -> the bank's page, approve -> back to the return page."""
+        import requests
+
+        http = getattr(self.local, "http", None) or requests.Session()
+        self.local.http = http
+        base = f"http://127.0.0.1:{self.port}"
+        found = re.search(r"/pse/conectando/(\d+)", location)
+        if not found:
+            shot.pse_error = f"Finalizar went to {location[:80]}"
+            return
+        shot.intent_id = int(found.group(1))
+        headers = {"Cookie": cookie}
+        deadline = time.monotonic() + 60
+        bank_url = None
+        while time.monotonic() < deadline:
+            data = http.get(f"{base}/zona/pagos/pse/conectando/{shot.intent_id}.json", headers=headers,
+                            timeout=30).json()
+            if data.get("estado") == "redirigir" and data.get("url"):
+                bank_url = data["url"]
+                break
+            if data.get("estado") in ("rechazado", "desconocido"):
+                shot.pse_error = f"checkout {data.get('estado')}: {data.get('mensaje')}"
+                return
+            time.sleep(0.1)
+        if bank_url is None:
+            shot.pse_error = "no bank address within 60 s"
+            return
+        back = http.post(bank_url, data={"accion": "aprobar"}, allow_redirects=False, timeout=30)
+        shot.approved_wall = time.time()
+        if back.status_code != 303:
+            shot.pse_error = f"bank page answered {back.status_code}"
+            return
+        returned = http.get(back.headers["Location"], headers=headers, allow_redirects=False, timeout=30)
+        if returned.status_code != 200:
+            shot.pse_error = f"return page answered {returned.status_code}"
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -489,6 +549,37 @@ def run_stats(t0_wall: float, warmup_s: float, measure_s: float) -> dict[str, An
             max_level = max(max_level, level)
     return {"n": len(rows), "states": states, "reasons": reasons, "lat": lat,
             "applied_in_window": applied_in_window, "max_inflight": max_level, "outbox": outbox}
+
+
+def pse_report(args: argparse.Namespace, shots: list[Shot]) -> dict[str, Any]:
+    """PSE: from the approving query's stored answer, and from the member's approval at the
+    bank, to "aplicado", for the measured window's payments."""
+    from sqlalchemy import text
+
+    from db.engine import session_scope
+
+    w, m = args.warmup_s, args.measure_s
+    measured = [s for s in shots if w <= s.scheduled < w + m]
+    ids = [s.intent_id for s in measured if s.intent_id is not None]
+    with session_scope() as db:
+        rows = {r[0]: r for r in db.execute(text(
+            "SELECT p.id, p.applied_at, t.answered_at, t.state, p.created_at FROM payment_intents p "
+            "JOIN funding_attempts f ON f.intent_id = p.id AND f.kind = 'pse' "
+            "JOIN pse_transactions t ON t.attempt_id = f.id WHERE p.id = ANY(:ids)"), {"ids": ids}).all()}
+    from_answer = sorted((r[1] - r[2]).total_seconds() for r in rows.values() if r[1] and r[2])
+    from_approval = sorted(rows[s.intent_id][1].timestamp() - s.approved_wall for s in measured
+                           if s.intent_id in rows and rows[s.intent_id][1] and s.approved_wall)
+    errors = Counter(s.pse_error.split(":")[0] for s in measured if s.pse_error)
+    states = Counter(str(r[3]) for r in rows.values())
+    log(f"  PSE: {len(ids)} payments reached Conectando; PSE states {dict(states)}; member trip errors "
+        f"{dict(errors) or 'none'}")
+    for name, values in (("approving answer stored -> aplicado", from_answer),
+                         ("member approved at the bank -> aplicado", from_approval)):
+        if values:
+            log(f"  PSE {name}: p50 {pct(values, 50):.2f} s, p95 {pct(values, 95):.2f} s, "
+                f"p99 {pct(values, 99):.2f} s, max {values[-1]:.2f} s (goal p99 < 5 s)")
+    return {"pse_p99_from_answer": pct(from_answer, 99) if from_answer else float("nan"),
+            "pse_p99_from_approval": pct(from_approval, 99) if from_approval else float("nan")}
 
 
 def pending_count(t0_wall: float) -> int:
@@ -908,6 +999,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-pgbench", action="store_true")
     p.add_argument("--pgbench-only", action="store_true",
                    help="only the database part: load, capture one payment, replay it with pgbench")
+    p.add_argument("--pse", action="store_true", help="pay by PSE through the sandbox (issue 10)")
+    p.add_argument("--pse-worker-concurrency", type=int, default=4, help="processes of the pse queue's worker (zona up: 4)")
     p.add_argument("--keep", action="store_true", help="keep the database (and the logs folder)")
     args = p.parse_args(argv)
     args.rate = args.rate or [25.0, 50.0]
@@ -958,9 +1051,16 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             "ZONA_SMTP_HOST": "127.0.0.1",
             "ZONA_SMTP_PORT": str(smtp_port),
         })
+        pse_port = free_port()
+        if args.pse:
+            os.environ.update(PSE_ENV)
+            os.environ.update({"ZONA_PSE_PORT": str(pse_port), "ZONA_PSE_QUEUE": "pse",
+                               "ZONA_PSE_URL": f"http://127.0.0.1:{pse_port}/PSEWebServices3/MainServices.asmx"})
         from zona_privada.runtime import pool_budget
 
         processes = args.web_workers + args.worker_concurrency + 3  # beat, the worker's parent, this process
+        if args.pse:
+            processes += args.pse_worker_concurrency + 1
         pool_size, overflow = pool_budget(max_connections(server_url), processes, reserved=20)
         os.environ["ZONA_DB_POOL_SIZE"], os.environ["ZONA_DB_MAX_OVERFLOW"] = str(pool_size), str(overflow)
         point_process_at(database_url)
@@ -996,6 +1096,22 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             "--concurrency", str(args.worker_concurrency), "--pool", "prefork",
             "--hostname", f"bench-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
             + (["--prefetch-multiplier", str(args.worker_prefetch)] if args.worker_prefetch else []), env, log_dir)
+        if args.pse:
+            procs["pse sandbox"] = start("pse-sandbox", [
+                sys.executable, "-m", "integrations.pse_sandbox", "--host", "127.0.0.1", "--port", str(pse_port),
+                "--state-dir", str(work / "pse_sandbox")], env, log_dir)
+            procs["pse worker (celery)"] = start("pse-worker", [
+                str(BIN / "celery"), "-A", "workers.celery_app:app", "worker", "--loglevel", "WARNING",
+                "--queues", "pse", "--concurrency", str(args.pse_worker_concurrency), "--pool", "prefork",
+                "--hostname", f"bench-pse-{os.getpid()}@%h", "--without-gossip", "--without-mingle"], env, log_dir)
+            if not wait_until(lambda: _http_ok(os.environ["ZONA_PSE_URL"] + "?wsdl"), 30, 0.3):
+                raise SystemExit("PSE sandbox did not start:\n" + procs["pse sandbox"].tail())
+            from integrations.pse.ach import AchPseProvider
+            from workers import pse_tasks
+            from zona_privada.settings import load_pse_settings
+
+            if not pse_tasks.refresh_bank_list(AchPseProvider(load_pse_settings()), load_pse_settings(), force=True):
+                raise SystemExit("could not cache the sandbox's bank list")
         procs["beat"] = start("beat", [
             str(BIN / "celery"), "-A", "workers.celery_app:app", "beat", "--loglevel", "WARNING",
             "--schedule", str(work / "beat-schedule")], env, log_dir)
@@ -1011,6 +1127,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
         # ---------------------------------------------------------------- logins
         t = time.perf_counter()
         members = [Member(base, p) for p in payers]
+        for mem in members:
+            mem.pse = args.pse
         server_errors: list[str] = []
 
         def login(mem: Member) -> None:
@@ -1066,7 +1184,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
                 f"in {time.perf_counter() - t:.1f} s (a member's forms are {n_used / rate:.1f} s apart)")
             time.sleep(2)
 
-            sender = Sender(port, args.senders)
+            sender = Sender(port, args.senders, pse=args.pse)
             waits: Counter = Counter()
             stop = threading.Event()
             waiter = threading.Thread(target=sample_waits, args=(stop, waits), daemon=True)
@@ -1107,6 +1225,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915
             stats = run_stats(t0_wall, args.warmup_s, args.measure_s)
             summaries.append(print_run(rate, args, shots, stats, CpuMeter.diff(cpu_a, cpu_b), sender, waits,
                                        drained, n_used))
+            if args.pse:
+                summaries[-1].update(pse_report(args, shots))
             for mem in members:
                 mem.started_wizard = False
 
