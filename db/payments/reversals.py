@@ -38,7 +38,7 @@ from domain.bogota_calendar import bogota_date
 from domain.money import format_cop, to_money
 from domain.payment_states import OPERATOR_TRANSITIONS, AttemptKind, AttemptState, IntentState
 
-from .. import chart
+from .. import chart, outbox
 from ..ledger import credit, debit, post_entry
 from ..models import IntentKind, ObligationStatus, ReviewState, SavingsProduct, SavingsStatus
 from .errors import PaymentError
@@ -204,6 +204,18 @@ def reverse_applied_intent(
     restored = _restore_installments(session, allocations)
     session.execute(_REOPEN_OBLIGATIONS_SQL, {"ids": obligation_ids})
     session.execute(_MOVE_REVERSED_SQL, {"id": intent.id, "now": now})
+    # The receipt is no longer issued for a reversed payment (receipts.receipt refuses it;
+    # its number stays taken, gapless): an unsent receipt e-mail is ended, not retried.
+    session.execute(_END_RECEIPT_MAIL_SQL, {"key": outbox.receipt_key(intent.id)})
+    session.execute(_NOTICE_SQL, {
+        "member_id": intent.member_id, "key": f"payment-reversed:{intent.id}",
+        "subject": f"Reversión de su pago Zona Privada No. {intent.id}",
+        "body": (f"La cooperativa reversó su pago No. {intent.id} por {format_cop(intent.total_amount)}. "
+                 "Las cuotas que pagó quedaron como estaban antes del pago y el dinero volvió a su origen"
+                 + (f"; lo pagado por PSE ({format_cop(pse_amount)}) se abonó a su cuenta de ahorros "
+                    f"No. {refund_account[2]}" if refund_account is not None else "")
+                 + ". Si tiene dudas, comuníquese con la cooperativa."),
+    })
     _audit(session, intent.member_id, AUDIT_REVERSED, intent.id, ip, {
         "requested_by": requested_by, "approved_by": approved_by, "reason": reason,
         "entries": entry_ids, "reversal_of": [e for e, _ in entries], "pse_to_savings": str(pse_amount),
@@ -257,6 +269,15 @@ _MOVE_REVERSED_SQL = text(f"""
     UPDATE payment_intents SET state = '{IntentState.REVERSED.value}', state_changed_at = :now,
                                step_deadline_at = NULL
     WHERE id = :id AND state = '{IntentState.APPLIED.value}'""")
+_END_RECEIPT_MAIL_SQL = text("""
+    UPDATE notification_outbox SET status = 'failed', last_error = 'pago reversado antes de enviar el recibo'
+    WHERE dedupe_key = :key AND status = 'pending'""")
+# The member is told, once, through the outbox (no row when there is no e-mail address).
+_NOTICE_SQL = text("""
+    INSERT INTO notification_outbox (channel, recipient, subject, body, dedupe_key)
+    SELECT 'email', m.email, :subject, :body, :key FROM members m
+    WHERE m.id = :member_id AND btrim(coalesce(m.email, '')) <> ''
+    ON CONFLICT (dedupe_key) DO NOTHING""")
 _AUDIT_SQL = text("""
     INSERT INTO audit_events (member_id, kind, payment_intent_id, ip, detail)
     VALUES (:member_id, :kind, :intent_id, :ip, CAST(:detail AS jsonb))""")

@@ -24,6 +24,7 @@ from db.payments.reversals import (
     reverse_applied_intent,
 )
 from db.seed import bogota_today
+from domain.money import format_cop
 from domain.payment_states import IntentState
 from tests.support.payments import assert_ledger_balanced, available, balances_of, new_key, snapshot
 
@@ -309,3 +310,66 @@ def test_concurrent_refunds_with_one_key_credit_once(demo) -> None:  # noqa: ANN
         t.join(timeout=60)
     assert sorted(r.refunded_now for r in results) == [False, False, False, True]
     assert balances_of(demo.member_id)[demo.rentadiario_id] - before == Decimal("1000.00")
+
+
+def test_a_mixed_savings_and_pse_payment_gives_the_pse_part_to_rentadiario(demo, tmp_path) -> None:  # noqa: ANN001
+    """PSE cannot take money back: its part lands in the member's Rentadiario, the
+    savings part goes back to its account, the installments are as before; and the
+    member is told once, while the unsent receipt e-mail is ended."""
+    from db.payments import processing
+    from db.payments.intents import PseContext
+    from tests.support.pse import Sandbox
+    from workers import pse_tasks
+
+    box = Sandbox(tmp_path / "logs", tmp_path / "state")
+    box.start()
+    try:
+        assert pse_tasks.refresh_bank_list(box.provider(), box.settings(), force=True)
+        before_obligations = obligations_state(demo.member_id)
+        before = balances_of(demo.member_id)
+        amount = next_items(demo)[demo.aportes_id]
+        savings = Decimal("1000.00")
+        with session_scope() as session:
+            intent_id = create_intent(
+                session, member_id=demo.member_id, idempotency_key=new_key(), kind="payment",
+                lines=[{"obligation_id": demo.aportes_id, "amount": amount}],
+                funding=[{"pse": True, "amount": amount - savings, "bank_code": "9101", "user_type": 0},
+                         {"savings_account_id": demo.rentadiario_id, "amount": savings}],
+                pse=PseContext("203.0.113.7", "http://zona.test/pagos/pse/retorno?ticket=")).intent_id
+        with session_scope() as session:
+            assert processing.place_holds(session, intent_id).state is IntentState.FUNDING
+            tx_id = session.execute(text(
+                "SELECT t.id FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id"
+                " WHERE f.intent_id = :id"), {"id": intent_id}).scalar_one()
+        assert pse_tasks.send_transaction(tx_id, box.provider()) == "created"
+        for _ in range(40):
+            if pse_tasks.query_transaction(tx_id, box.provider()) == "OK":
+                break
+            import time
+            time.sleep(0.2)
+        with session_scope() as session:
+            assert processing.settle_intent(session, intent_id).state is IntentState.APPLIED
+    finally:
+        box.stop()
+
+    result = reverse(intent_id)
+    assert result.reversed_now and len(result.reversal_entry_ids) == 2
+    # Rentadiario: its 1,000 back, plus the PSE part; everything else as before.
+    assert result.credited_to_savings == {demo.rentadiario_id: amount}
+    after = balances_of(demo.member_id)
+    assert after[demo.rentadiario_id] - before[demo.rentadiario_id] == amount - savings
+    assert after[demo.rentahorrito_id] == before[demo.rentahorrito_id]
+    assert obligations_state(demo.member_id) == before_obligations
+    assert_ledger_balanced()
+    with session_scope() as session:
+        kinds = session.execute(text(
+            "SELECT kind, reversal_of_id IS NOT NULL FROM journal_entries WHERE payment_intent_id = :i ORDER BY id"),
+            {"i": intent_id}).all()
+        assert [tuple(k) for k in kinds] == [("payment", False), ("reversal", True), ("reversal_pse_refund", False)]
+        mails = dict(session.execute(text(
+            "SELECT dedupe_key, status FROM notification_outbox WHERE dedupe_key IN (:r, :n)"),
+            {"r": f"payment-receipt:{intent_id}", "n": f"payment-reversed:{intent_id}"}).all())
+        assert mails == {f"payment-receipt:{intent_id}": "failed", f"payment-reversed:{intent_id}": "pending"}
+        notice = session.execute(text("SELECT body FROM notification_outbox WHERE dedupe_key = :n"),
+                                 {"n": f"payment-reversed:{intent_id}"}).scalar_one()
+        assert format_cop(amount - savings) in notice
