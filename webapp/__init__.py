@@ -31,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .auth import bp as auth_bp
     from . import operator
     from .health import bp as health_bp
+    from .metrics import bp as metrics_bp
     from .payments import bp as payments_bp
     from .public import bp as public_bp
     from .zone import bp as zone_bp
@@ -44,5 +45,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(zone_bp)
     app.register_blueprint(payments_bp)
+    app.register_blueprint(metrics_bp)
     operator.init_app(app)
     return app
