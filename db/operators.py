@@ -17,6 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pyotp
@@ -312,27 +313,60 @@ def resolve_review_item(session: Session, actor: Actor, item_id: int, resolution
             payment_intent_id=item.payment_intent_id, review_item_id=item.id)
 
 
-def request_change(session: Session, actor: Actor, intent_id: int, kind: str, reason: str) -> int:
-    """A reversal or refund asked for: nothing about the payment changes until a
-    supervisor other than the asker approves it."""
+def parse_amount(value: str | None) -> Decimal:
+    """Pesos as an operator types them: digits, optionally thousands separated by dots or
+    commas as shown ($1,234,567.00 → 1234567.00); at most two decimals, above zero."""
+    raw = (value or "").strip().replace("$", "").replace(" ", "")
+    if not re.fullmatch(r"\d{1,3}(,\d{3})*(\.\d{1,2})?|\d{1,15}(\.\d{1,2})?", raw):
+        raise ConsoleError("Escriba el valor en pesos, por ejemplo 150000 o 150,000.00")
+    amount = Decimal(raw.replace(",", ""))
+    if amount <= 0:
+        raise ConsoleError("El valor debe ser mayor que cero")
+    return amount
+
+
+def request_change(session: Session, actor: Actor, intent_id: int, kind: str, reason: str, *,
+                   amount: str | None = None, review_item_id: str | None = None) -> int:
+    """A reversal (of an applied payment) or a refund to savings (of money of this payment
+    that reached the cooperative and was not applied: an amount up to the payment's total,
+    optionally settling one of its review items) asked for. Nothing about the payment
+    changes until a supervisor other than the asker approves it."""
     if kind not in {k.value for k in RequestKind}:
         raise ConsoleError("Tipo de solicitud no válido")
     reason = clean_reason(reason)
+    money: Decimal | None = None
+    item_id: int | None = None
+    if kind == RequestKind.REFUND_TO_SAVINGS.value:
+        money = parse_amount(amount)
+        if (review_item_id or "").strip():
+            if not re.fullmatch(r"\d{1,18}", review_item_id.strip()):
+                raise ConsoleError("El ítem de revisión indicado no es válido")
+            item_id = int(review_item_id.strip())
     intent = _locked_intent(session, intent_id)
-    if intent.state != IntentState.APPLIED:
-        raise ConsoleError(f"Solo un pago aplicado admite esta solicitud; este está {intent.state.value}", 409)
+    if kind == RequestKind.REVERSAL.value and intent.state != IntentState.APPLIED:
+        raise ConsoleError(f"Solo se puede pedir la reversión de un pago aplicado; este está {intent.state.value}", 409)
+    if money is not None and money > intent.total_amount:
+        raise ConsoleError("El valor de la devolución no puede superar el valor del pago")
+    if item_id is not None:
+        item = session.get(ReviewItem, item_id)
+        if item is None or item.payment_intent_id != intent_id or item.state != ReviewState.OPEN.value:
+            raise ConsoleError("El ítem de revisión indicado no es un ítem abierto de este pago")
     pending = session.execute(select(OperatorRequest.id).where(
         OperatorRequest.payment_intent_id == intent_id,
         OperatorRequest.state == RequestState.PENDING.value)).first()
     if pending:
         raise ConsoleError(f"Ya hay una solicitud pendiente para este pago (n.º {pending.id})", 409)
-    request = OperatorRequest(kind=kind, payment_intent_id=intent_id, requested_by=actor.operator_id, reason=reason)
+    request = OperatorRequest(kind=kind, payment_intent_id=intent_id, requested_by=actor.operator_id, reason=reason,
+                              amount=money, review_item_id=item_id)
     session.add(request)
     session.flush()
+    detail: dict[str, Any] = {"kind": kind}
+    if money is not None:
+        detail["amount"] = str(money)
     _record(session, actor.operator_id,
             "reversal_requested" if kind == RequestKind.REVERSAL.value else "refund_requested",
             actor.ip, actor.user_agent, reason=reason, payment_intent_id=intent_id, request_id=request.id,
-            detail={"kind": kind})
+            review_item_id=item_id, detail=detail)
     return request.id
 
 
@@ -358,24 +392,29 @@ def approve_request(session: Session, actor: Actor, request_id: int, reason: str
 
     reason = clean_reason(reason)
     request, decider = _decidable(session, actor, request_id)
-    operation = (reversals.reverse_applied_intent if request.kind == RequestKind.REVERSAL.value
-                 else reversals.refund_to_savings)
+    asker = operator_username(session, request.requested_by)
+    who = {"requested_by": asker, "approved_by": decider.username, "reason": request.reason, "ip": actor.ip or ""}
     try:
-        operation(session, request.payment_intent_id, requested_by=request.requested_by,
-                  approved_by=decider.id, reason=request.reason, ip=actor.ip)
-    except ConsoleError:
-        raise
-    except Exception as exc:
-        message = getattr(exc, "message", None)
-        if isinstance(message, str) and message:
-            raise ConsoleError(message, int(getattr(exc, "http_status", 409) or 409)) from exc
-        raise
+        if request.kind == RequestKind.REVERSAL.value:
+            result = reversals.reverse_applied_intent(session, request.payment_intent_id, **who)
+            outcome = {"reversed_now": result.reversed_now, "entries": list(result.reversal_entry_ids)}
+        else:
+            assert request.amount is not None
+            refund = reversals.refund_to_savings(
+                session, intent_id=request.payment_intent_id, amount=request.amount,
+                request_key=f"operator-request:{request.id}", review_item_id=request.review_item_id, **who)
+            outcome = {"refunded_now": refund.refunded_now, "entry": refund.journal_entry_id,
+                       "savings_account_id": refund.savings_account_id, "amount": str(refund.amount)}
+    except reversals.ReversalError as exc:
+        # Refused having written nothing (their contract); the caller's rollback keeps it so.
+        raise ConsoleError(exc.message, int(getattr(exc, "http_status", 409))) from exc
     request.state = RequestState.APPROVED.value
     request.decided_by = decider.id
     request.decided_at = now or utcnow()
     request.decision_reason = reason
     _record(session, decider.id, "request_approved", actor.ip, actor.user_agent, reason=reason,
-            payment_intent_id=request.payment_intent_id, request_id=request.id, detail={"kind": request.kind})
+            payment_intent_id=request.payment_intent_id, request_id=request.id,
+            detail={"kind": request.kind, **outcome})
 
 
 def reject_request(session: Session, actor: Actor, request_id: int, reason: str,

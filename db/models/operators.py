@@ -5,10 +5,11 @@ who is a supervisor)."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,6 +72,10 @@ class OperatorRequest(Base):
     requested_by: Mapped[int] = mapped_column(ForeignKey("operators.id"))
     requested_at: Mapped[UtcNow]
     reason: Mapped[str] = mapped_column(Text)
+    # A refund's amount (a reversal gives back exactly what the payment moved: no amount),
+    # and the review item it settles, if any (resolved with the refund).
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    review_item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id"))
     state: Mapped[str] = mapped_column(String(20), server_default=text(f"'{RequestState.PENDING.value}'"))
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -82,6 +87,8 @@ class OperatorRequest(Base):
         CheckConstraint(f"state IN ({', '.join(repr(s.value) for s in RequestState)})", name="state"),
         CheckConstraint(f"(state = '{RequestState.PENDING.value}') = (decided_by IS NULL AND decided_at IS NULL)",
                         name="decided_when_decided"),
+        CheckConstraint(f"(kind = '{RequestKind.REFUND_TO_SAVINGS.value}') = (amount IS NOT NULL) "
+                        "AND (amount IS NULL OR amount > 0)", name="refund_has_amount"),
         # Four eyes, kept by the database too: nobody decides their own request.
         CheckConstraint("decided_by IS NULL OR decided_by <> requested_by", name="four_eyes"),
         # One open request per payment: two operators asking twice would be two reversals.

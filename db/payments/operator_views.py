@@ -172,7 +172,7 @@ def requests(session: Session, *, intent_id: int | None = None, state: str | Non
     if state is not None:
         where.append("q.state = :state")
     return _rows(session, f"""
-        SELECT q.id, q.kind, q.payment_intent_id, q.state, q.reason, q.requested_at, q.decided_at,
+        SELECT q.id, q.kind, q.payment_intent_id, q.amount, q.review_item_id, q.state, q.reason, q.requested_at, q.decided_at,
                q.decision_reason, q.requested_by, a.username AS requested_by_name, d.username AS decided_by_name,
                p.total_amount, m.document_number
         FROM operator_requests q JOIN operators a ON a.id = q.requested_by

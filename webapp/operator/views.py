@@ -363,7 +363,9 @@ def request_change(intent_id: str) -> Any:
     except ops.ConsoleError as exc:
         return _error(exc.http_status, exc.message)
     kind = request.form.get("tipo", "")
-    _, failure = _run(lambda db: ops.request_change(db, _actor(), number, kind, request.form.get("motivo")))
+    _, failure = _run(lambda db: ops.request_change(db, _actor(), number, kind, request.form.get("motivo"),
+                                                    amount=request.form.get("valor"),
+                                                    review_item_id=request.form.get("revision")))
     if failure is not None:
         return failure
     return redirect(url_for("operator.story", intent_id=number, hecho="solicitud"), 303)

@@ -47,10 +47,12 @@ def demo(clean_db: str, state_dir) -> Demo:  # noqa: ANN001
 
 @pytest.fixture
 def applied(demo: Demo) -> int:
-    """The demo member's loan installment paid from Rentadiario, applied by the worker's step."""
+    """The demo member's next aportes paid from Rentadiario, applied by the worker's step
+    (aportes, not the loan: a loan paid before its due date re-bills interest, and such a
+    payment is one the reversal refuses)."""
     from db.payments import processing
 
-    intent_id, _amount = one_intent(demo)
+    intent_id, _amount = one_intent(demo, demo.aportes_id)
     with session_scope() as session:
         result = processing.apply_intent(session, intent_id)
     assert result.state.value == "applied", result
