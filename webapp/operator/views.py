@@ -209,7 +209,7 @@ def enrol() -> Any:
             secret = ops.draw_totp_secret(db, int(session.operator_id))
             username = ops.operator_username(db, int(session.operator_id))
         uri = ops.provisioning_uri(secret, username)
-        qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff")
+        qr_svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#111", light="#fff")
         return render_template("operator/enrol.html", qr_svg=qr_svg, secret=secret, username=username)
     code = request.form.get("codigo", "").strip()
     if not re.fullmatch(r"\d{6}", code):
