@@ -200,21 +200,34 @@ def provisioning_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=TOTP_ISSUER)
 
 
-def finish_enrolment(session: Session, actor: Actor, code: str, *, now: datetime | None = None) -> bool:
+def finish_enrolment(session: Session, actor: Actor, code: str, *, lockout_threshold: int = 5,
+                     lockout_duration_s: int = 900, now: datetime | None = None) -> LoginResult:
+    """SUCCEEDED (inscribed and logged in), FAILED (wrong code, counted as a failed
+    login) or LOCKED_NOW: the enrolment page is no way around the lockout."""
     now = now or utcnow()
     operator = session.get(Operator, actor.operator_id, with_for_update=True)
     if operator is None or operator.totp_enrolled_at is not None or not operator.totp_secret:
         raise ConsoleError("El segundo factor ya está inscrito", 409)
+    if operator.locked_until is not None and operator.locked_until > now:
+        return LoginResult.LOCKED
     step = _code_step(operator.totp_secret, code, now)
     if step is None:
-        return False
+        operator.failed_attempts += 1
+        _record(session, operator.id, "login_failed", actor.ip, actor.user_agent, detail={"why": "enrolment_code"})
+        if operator.failed_attempts >= lockout_threshold:
+            operator.locked_until = now + timedelta(seconds=lockout_duration_s)
+            operator.failed_attempts = 0
+            _record(session, operator.id, "account_locked", actor.ip, actor.user_agent)
+            return LoginResult.LOCKED_NOW
+        return LoginResult.FAILED
+    operator.failed_attempts = 0
     operator.totp_enrolled_at = now
     operator.totp_last_step = step
     operator.last_login_at = now
     operator.last_login_ip = (actor.ip or "")[:IP_MAX] or None
     _record(session, operator.id, "totp_enrolled", actor.ip, actor.user_agent)
     _record(session, operator.id, "login_succeeded", actor.ip, actor.user_agent)
-    return True
+    return LoginResult.SUCCEEDED
 
 
 def operator_username(session: Session, operator_id: int) -> str:
@@ -414,7 +427,13 @@ def approve_request(session: Session, actor: Actor, request_id: int, reason: str
     request.decision_reason = reason
     _record(session, decider.id, "request_approved", actor.ip, actor.user_agent, reason=reason,
             payment_intent_id=request.payment_intent_id, request_id=request.id,
-            detail={"kind": request.kind, **outcome})
+            review_item_id=request.review_item_id, detail={"kind": request.kind, **outcome})
+    if request.review_item_id is not None:
+        # refund_to_savings resolved the item in this transaction; its resolution is this.
+        _record(session, decider.id, "review_resolved", actor.ip, actor.user_agent,
+                reason=f"Devolución a ahorros aprobada (solicitud {request.id}): {reason}",
+                payment_intent_id=request.payment_intent_id, review_item_id=request.review_item_id,
+                request_id=request.id)
 
 
 def reject_request(session: Session, actor: Actor, request_id: int, reason: str,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from domain.payment_states import IntentState
 from domain.payment_steps import OPEN_STATES, states_sql
 
-from ..models import PseState
+from ..models import DOCUMENT_TYPES, PseState
 
 LIST_LIMIT = 200
 # What a search box may hold: digits (document, id, receipt), a CUS (letters, digits, dashes).
@@ -54,11 +54,16 @@ def search_intents(session: Session, *, query: str = "", state: str = "", limit:
         where.append("p.state = CAST(:state AS intent_state)")
         params["state"] = state
     if query:
+        # Each key by its own index, then the union: an OR across tables would make
+        # PostgreSQL walk every intent. The document by (type, number), every type.
         number = int(query) if query.isdigit() and len(query) <= 18 else None
-        where.append("""(m.document_number = :q OR p.id = :n OR p.receipt_number = :n
-                         OR EXISTS (SELECT 1 FROM funding_attempts f JOIN pse_transactions t ON t.attempt_id = f.id
-                                    WHERE f.intent_id = p.id AND (t.trazability_code = :q OR t.ticket_id = :q)))""")
-        params.update(q=query, n=number)
+        where.append("""p.id IN (
+            SELECT p2.id FROM members m2 JOIN payment_intents p2 ON p2.member_id = m2.id
+            WHERE m2.document_type = ANY(:types) AND m2.document_number = :q
+            UNION SELECT id FROM payment_intents WHERE id = :n OR receipt_number = :n
+            UNION SELECT f.intent_id FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id
+                  WHERE t.trazability_code = :q OR t.ticket_id = :q)""")
+        params.update(q=query, n=number, types=list(DOCUMENT_TYPES))
     return _rows(session, f"""
         SELECT {_INTENT_COLUMNS} FROM payment_intents p JOIN members m ON m.id = p.member_id
         WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT :limit""", **params)

@@ -123,7 +123,7 @@ def test_an_operator_asks_a_supervisor_approves_and_the_payment_is_reversed(stac
         ana_secret = ops.draw_totp_secret(session, ana_id)
     with session_scope() as session:
         previous = pyotp.TOTP(ana_secret).at(datetime.now(timezone.utc) - timedelta(seconds=30))
-        assert ops.finish_enrolment(session, ops.Actor(ana_id, "127.0.0.1"), previous)
+        assert ops.finish_enrolment(session, ops.Actor(ana_id, "127.0.0.1"), previous) is ops.LoginResult.SUCCEEDED
 
     ana_ctx = browser.new_context(locale="es-CO", timezone_id="America/Bogota")
     luis_ctx = browser.new_context(locale="es-CO", timezone_id="America/Bogota")

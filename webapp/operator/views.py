@@ -214,12 +214,18 @@ def enrol() -> Any:
     code = request.form.get("codigo", "").strip()
     if not re.fullmatch(r"\d{6}", code):
         return render_template("operator/enrol.html", message="El código del autenticador son 6 dígitos."), 422
+    settings = _settings()
     try:
         with session_scope() as db:
-            ok = ops.finish_enrolment(db, _actor(), code)
+            result = ops.finish_enrolment(db, _actor(), code, lockout_threshold=settings.lockout_threshold,
+                                          lockout_duration_s=settings.lockout_duration_s)
     except ops.ConsoleError as exc:
         return _error(exc.http_status, exc.message)
-    if not ok:
+    if result in (ops.LoginResult.LOCKED, ops.LoginResult.LOCKED_NOW):
+        session.end()
+        return render_template("operator/login.html",
+                               message="Cuenta bloqueada por intentos fallidos. Intente más tarde."), 423
+    if result is not ops.LoginResult.SUCCEEDED:
         return render_template("operator/enrol.html",
                                message="El código no corresponde. Revise la hora del teléfono e intente de nuevo, "
                                        "o genere un código QR nuevo."), 422

@@ -51,7 +51,7 @@ def make_operator(username: str, role: str) -> Op:
         secret = ops.draw_totp_secret(db, operator_id)
     previous = pyotp.TOTP(secret).at(datetime.now(timezone.utc) - timedelta(seconds=30))
     with session_scope() as db:
-        assert ops.finish_enrolment(db, ops.Actor(operator_id, "127.0.0.1"), previous)
+        assert ops.finish_enrolment(db, ops.Actor(operator_id, "127.0.0.1"), previous) is ops.LoginResult.SUCCEEDED
     return Op(operator_id, username, key, secret, role)
 
 

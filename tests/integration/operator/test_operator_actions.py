@@ -247,6 +247,34 @@ def test_four_eyes_refund_to_savings_and_rejection(app: Flask, demo: Demo, appli
     assert kinds == ["refund_requested", "request_rejected", "refund_requested", "request_approved"]
 
 
+def test_a_refund_that_settles_a_review_item_resolves_it_with_the_approval(app: Flask, demo: Demo,
+                                                                           applied: int) -> None:
+    with session_scope() as session:
+        item = ReviewItem(kind="approved_not_applied", payment_intent_id=applied, reason="Aprobado por PSE, no aplicado",
+                          amount=Decimal("2000"))
+        session.add(item)
+        session.flush()
+        item_id = item.id
+    ana = make_operator("ana", "operador")
+    marta = make_operator("marta", "supervisor")
+    c_ana, c_marta = console(app).logged_in(ana), console(app).logged_in(marta)
+    c_ana.get(f"/operador/pagos/{applied}")
+    assert c_ana.post(f"/operador/pagos/{applied}/solicitar",
+                      {"tipo": "refund_to_savings", "valor": "2000", "revision": str(item_id),
+                       "motivo": REASON}).status_code == 303
+    with session_scope() as session:
+        assert session.execute(text("SELECT state FROM review_items WHERE id = :i"), {"i": item_id}).scalar_one() \
+            == "open"
+        request_id = session.execute(text("SELECT id FROM operator_requests")).scalar_one()
+    before = balances_of(demo.member_id)
+    assert c_marta.post(f"/operador/solicitudes/{request_id}/aprobar",
+                        {"motivo": "Dinero recibido en el banco, se devuelve"}).status_code == 303
+    assert balances_of(demo.member_id)[demo.rentadiario_id] - before[demo.rentadiario_id] == Decimal("2000.00")
+    page = c_marta.get("/operador/revision?estado=resolved").get_data(as_text=True)
+    assert f'data-item="{item_id}"' in page and "Dinero recibido en el banco, se devuelve" in page
+    assert_ledger_balanced()
+
+
 # ------------------------------------------------------------------ consultar ahora, re-drive, review
 
 def test_query_now_enqueues_the_pse_query_after_auditing_it(app: Flask, demo: Demo) -> None:

@@ -198,3 +198,29 @@ def test_logout_ends_the_session_server_side(app: Flask) -> None:
     client.close()
     assert c.get("/operador/").status_code == 303
     assert _kinds(ana.id)[-1] == "logout"
+
+
+def test_wrong_codes_on_the_enrolment_page_lock_the_account(app: Flask) -> None:
+    from db import operators as ops
+
+    with session_scope() as db:
+        operator_id, key = ops.create_operator(db, "beto", "supervisor")
+    c = console(app)
+    c.get("/operador/ingresar")
+    c.post("/operador/ingresar", {"usuario": "beto", "clave": key, "codigo": ""})
+    page = c.get("/operador/inscribir").get_data(as_text=True)
+    secret = page.split('id="op-secret">')[1].split("<")[0]
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    valid = {totp.at(now + 30 * k) for k in (-1, 0, 1)}
+    wrong = next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
+    for _ in range(2):
+        response = c.post("/operador/inscribir", {"codigo": wrong})
+        assert response.status_code == 422
+    response = c.post("/operador/inscribir", {"codigo": wrong})  # the third: ZONA_LOCKOUT_THRESHOLD=3
+    assert response.status_code == 423 and "Cuenta bloqueada" in response.get_data(as_text=True)
+    row = _operator_row(operator_id)
+    assert row["locked_until"] is not None and row["totp_enrolled_at"] is None
+    # The session ended; the right code now changes nothing.
+    assert c.post("/operador/inscribir", {"codigo": totp.now()}).status_code in (303, 400)
+    assert _operator_row(operator_id)["totp_enrolled_at"] is None
