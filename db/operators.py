@@ -113,6 +113,16 @@ def create_operator(session: Session, username: str, role: str) -> tuple[int, st
     return operator.id, key
 
 
+def disable_operator(session: Session, username: str) -> None:
+    """Someone who leaves: no login from now on, and their open sessions end at their next
+    request (the console reads `active` on every request). Rows stay: the audit names them."""
+    operator = session.execute(select(Operator).where(Operator.username == username.strip().lower())
+                               .with_for_update()).scalar_one_or_none()
+    if operator is None:
+        raise ConsoleError(f"No existe un operador con el usuario {username}", 404)
+    operator.active = False
+
+
 class LoginResult(enum.Enum):
     SUCCEEDED = "succeeded"
     ENROL = "enrol"          # the key was right; the second factor is still to be inscribed
@@ -449,6 +459,6 @@ def reject_request(session: Session, actor: Actor, request_id: int, reason: str,
 
 
 __all__ = ["ACTION_LABELS", "Actor", "ConsoleError", "LoginOutcome", "LoginResult", "REQUEST_LABELS",
-           "approve_request", "authenticate", "clean_reason", "create_operator", "draw_totp_secret",
+           "approve_request", "authenticate", "disable_operator", "clean_reason", "create_operator", "draw_totp_secret",
            "finish_enrolment", "new_key", "operator_role", "operator_username", "prepare_query_now", "prepare_redrive",
            "provisioning_uri", "record_logout", "reject_request", "request_change", "resolve_review_item"]

@@ -165,6 +165,20 @@ def cmd_operator_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_disable(args: argparse.Namespace) -> int:
+    from db.engine import session_scope
+    from db.operators import ConsoleError, disable_operator
+
+    try:
+        with session_scope() as session:
+            disable_operator(session, args.name)
+    except ConsoleError as exc:
+        print(f"zona: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"operador {args.name.strip().lower()} deshabilitado: no puede ingresar y sus sesiones terminan")
+    return 0
+
+
 def cmd_operator_list(_args: argparse.Namespace) -> int:
     from db.engine import session_scope
     from db.payments.operator_views import operators
@@ -173,7 +187,8 @@ def cmd_operator_list(_args: argparse.Namespace) -> int:
         rows = operators(session)
     for row in rows:
         last = f"{row.last_login_at:%Y-%m-%d %H:%M} UTC" if row.last_login_at else "nunca"
-        print(f"{row.username:<24} {row.role:<10} TOTP {'sí' if row.enrolled else 'no':<3} último ingreso {last}")
+        state = "" if row.active else "  (deshabilitado)"
+        print(f"{row.username:<24} {row.role:<10} TOTP {'sí' if row.enrolled else 'no':<3} último ingreso {last}{state}")
     return 0
 
 
@@ -212,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     operator_add.add_argument("--role", choices=("operador", "supervisor"), required=True)
     operator_add.set_defaults(func=cmd_operator_add)
     operator_sub.add_parser("list", help="list the operators").set_defaults(func=cmd_operator_list)
+    operator_disable = operator_sub.add_parser("disable", help="an operator who leaves: no more logins")
+    operator_disable.add_argument("name")
+    operator_disable.set_defaults(func=cmd_operator_disable)
     return parser
 
 

@@ -194,9 +194,10 @@ class OperatorListing:
     last_login_at: datetime | None
     enrolled: bool
     locked_until: datetime | None
+    active: bool
 
 
 def operators(session: Session) -> list[OperatorListing]:
-    rows = session.execute(text("""SELECT username, role, last_login_at, totp_enrolled_at IS NOT NULL, locked_until
-                                   FROM operators ORDER BY username""")).all()
+    rows = session.execute(text("""SELECT username, role, last_login_at, totp_enrolled_at IS NOT NULL, locked_until,
+                                          active FROM operators ORDER BY username""")).all()
     return [OperatorListing(*r) for r in rows]

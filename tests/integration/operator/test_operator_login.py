@@ -224,3 +224,20 @@ def test_wrong_codes_on_the_enrolment_page_lock_the_account(app: Flask) -> None:
     # The session ended; the right code now changes nothing.
     assert c.post("/operador/inscribir", {"codigo": totp.now()}).status_code in (303, 400)
     assert _operator_row(operator_id)["totp_enrolled_at"] is None
+
+
+def test_a_disabled_operator_is_out_at_the_next_request_and_cannot_log_in(app: Flask) -> None:
+    from zona_privada.cli import main
+
+    ana = make_operator("ana", "supervisor")
+    c = console(app).logged_in(ana)
+    with redirect_stdout(io.StringIO()):
+        assert main(["operator", "disable", "ana"]) == 0
+        assert main(["operator", "disable", "nadie"]) == 1
+    assert c.get("/operador/").status_code == 303
+    response = console(app).login(ana, ana.code(1))
+    assert response.status_code == 401
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["operator", "list"]) == 0
+    assert "ana" in out.getvalue() and "deshabilitado" in out.getvalue()
