@@ -59,8 +59,10 @@ def _record_committed(session: Session) -> None:
         record()
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, _previous_transaction: object) -> None:
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back(session: Session) -> None:
+    # The real (outermost) rollback only: a savepoint rolled back inside a payment's
+    # transaction does not undo what the payment itself will commit.
     session.info.pop(_PENDING_KEY, None)
 
 

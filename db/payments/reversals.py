@@ -15,6 +15,10 @@ cannot apply (db/payments/late_approvals.py): the reversal gives the PSE part ba
 member's Rentadiario (Rentahorrito when there is none), in a second entry against the
 bank account ACH paid into. The member can then withdraw it at the office or pay with it.
 
+GMF (4×1000) charged on the savings debit is given back with it: the reversing entry
+mirrors the payment's, GMF payable included, since a debit annulled before the tax is
+remitted leaves no taxable movement (the treasury nets it in the period's return).
+
 Lock order is processing.py's: the intent row, then savings accounts by id, then
 obligations by id; so a reversal and a new payment on the same obligation serialize on
 the obligation lock and neither deadlocks: whichever comes second sees the other's result
@@ -105,7 +109,11 @@ class ReversalImpossible(ReversalError):
     http_status = 409
 
 
-class RefundRejected(ReversalError):
+class InvalidOperatorRequest(ReversalError):
+    """Who requested, who approved or why is missing, or one person did both."""
+
+
+class RefundRejected(InvalidOperatorRequest):
     """Bad refund input, or the same request key with other data."""
 
 
@@ -117,7 +125,8 @@ class ReversalResult:
     state: IntentState
     # The new entries (reversing ones first, then the PSE part to savings); empty on a no-op.
     reversal_entry_ids: tuple[int, ...]
-    # What went back to savings accounts (debited ones, and the PSE part), by savings account id.
+    # What went back to savings accounts (debited ones, and the PSE part), by savings
+    # account id; negative for a transfer's target account giving back what it received.
     credited_to_savings: dict[int, Decimal]
     message: str
 
@@ -355,28 +364,32 @@ def _audit(session: Session, member_id: int, kind: str, intent_id: int | None, i
 
 def _check_actors(requested_by: str, approved_by: str, reason: str) -> None:
     if not (requested_by or "").strip() or not (approved_by or "").strip() or not (reason or "").strip():
-        raise RefundRejected(MSG_MISSING_ACTOR)
+        raise InvalidOperatorRequest(MSG_MISSING_ACTOR)
     if requested_by.strip().casefold() == approved_by.strip().casefold():
-        raise RefundRejected(MSG_SAME_ACTOR)
+        raise InvalidOperatorRequest(MSG_SAME_ACTOR)
 
 
 # ---------------------------------------------------------------- refund to savings
 
 
 def refund_to_savings(
-    session: Session, *, intent_id: int | None = None, member_id: int | None = None, amount: Decimal,
-    request_key: str, requested_by: str, approved_by: str, reason: str, ip: str,
+    session: Session, intent_id: int | None, amount: Decimal, *, member_id: int | None = None,
+    request_key: str | None = None, requested_by: str, approved_by: str, reason: str, ip: str,
     review_item_id: int | None = None, now: datetime | None = None,
 ) -> RefundResult:
     """Credit `amount` to the member's Rentadiario (Rentahorrito when there is none)
     against the bank account, for a decision such as an approved-not-applied PSE payment
-    that was left in the bank. Give the intent (its member is used) or the member.
+    that was left in the bank. Give the intent (its member is used), or None and
+    `member_id`.
 
-    Idempotent per `request_key` (the console's four-eyes request id; use
-    f"review:{id}" for a review item): a second call with the same key and data changes
+    Idempotent per `request_key` (the console's four-eyes request id; it defaults to
+    f"review:{review_item_id}"): a second call with the same key and data changes
     nothing and says so; the same key with other data is refused. With `review_item_id`
-    the review item (which must be the intent's) is resolved in the same transaction."""
+    the review item (which must be the intent's) is resolved in the same transaction.
+    Raises RefundRejected / InvalidOperatorRequest / IntentNotFound, having written nothing."""
     _check_actors(requested_by, approved_by, reason)
+    if request_key is None and review_item_id is not None:
+        request_key = f"review:{review_item_id}"
     if not (request_key or "").strip() or len(request_key) > 100:
         raise RefundRejected(MSG_NO_KEY)
     if (intent_id is None) == (member_id is None):
@@ -446,6 +459,6 @@ _RESOLVE_REVIEW_SQL = text(f"""
 
 
 __all__ = [
-    "IntentNotFound", "IntentNotReversible", "RefundRejected", "RefundResult", "ReversalError", "ReversalImpossible",
+    "InvalidOperatorRequest", "IntentNotFound", "IntentNotReversible", "RefundRejected", "RefundResult", "ReversalError", "ReversalImpossible",
     "ReversalResult", "refund_to_savings", "reverse_applied_intent",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 
 import pytest

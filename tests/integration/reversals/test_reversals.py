@@ -18,6 +18,7 @@ from db.payments.errors import NotOwnedError
 from db.payments.reversals import (
     IntentNotFound,
     IntentNotReversible,
+    InvalidOperatorRequest,
     RefundRejected,
     ReversalImpossible,
     refund_to_savings,
@@ -145,10 +146,10 @@ def test_refusals_change_nothing(demo) -> None:  # noqa: ANN001
     assert "estado «created»" in err.value.message
     with pytest.raises(IntentNotFound):
         reverse(999999)
-    with pytest.raises(RefundRejected) as same:
+    with pytest.raises(InvalidOperatorRequest) as same:
         reverse(pending, approved_by="op.ana")
     assert "doble control" in same.value.message
-    with pytest.raises(RefundRejected):
+    with pytest.raises(InvalidOperatorRequest):
         reverse(pending, reason="  ")
     assert snapshot() == first
 
@@ -263,7 +264,7 @@ def test_reversal_racing_a_new_payment_for_the_same_obligation(demo) -> None:  #
 def test_refund_to_savings_is_idempotent_per_request_key(demo) -> None:  # noqa: ANN001
     before = balances_of(demo.member_id)
     with session_scope() as session:
-        done = refund_to_savings(session, member_id=demo.member_id, amount=Decimal("25000.00"),
+        done = refund_to_savings(session, None, Decimal("25000.00"), member_id=demo.member_id,
                                  request_key="req-41", **WHO)
     assert done.refunded_now and done.savings_account_id == demo.rentadiario_id
     assert "$25,000.00" in done.message
@@ -271,7 +272,7 @@ def test_refund_to_savings_is_idempotent_per_request_key(demo) -> None:  # noqa:
     assert after[demo.rentadiario_id] - before[demo.rentadiario_id] == Decimal("25000.00")
     snap = snapshot()
     with session_scope() as session:
-        again = refund_to_savings(session, member_id=demo.member_id, amount=Decimal("25000"),
+        again = refund_to_savings(session, None, Decimal("25000"), member_id=demo.member_id,
                                   request_key="req-41", **WHO)
     assert not again.refunded_now and again.journal_entry_id == done.journal_entry_id
     assert "no se hizo ningún cambio" in again.message
@@ -281,9 +282,10 @@ def test_refund_to_savings_is_idempotent_per_request_key(demo) -> None:  # noqa:
                 {"amount": Decimal("10.005"), "request_key": "req-43"},
                 {"amount": Decimal("10"), "request_key": ""}):
         with pytest.raises(RefundRejected), session_scope() as session:
-            refund_to_savings(session, member_id=demo.member_id, **bad, **WHO)
+            refund_to_savings(session, None, bad["amount"], member_id=demo.member_id,
+                              request_key=bad["request_key"], **WHO)
     with pytest.raises(RefundRejected), session_scope() as session:
-        refund_to_savings(session, member_id=demo.member_id, intent_id=1, amount=Decimal("1"), request_key="x", **WHO)
+        refund_to_savings(session, 1, Decimal("1"), member_id=demo.member_id, request_key="x", **WHO)
     assert snapshot() == snap
     with session_scope() as session:
         entry = session.execute(text("SELECT kind, description FROM journal_entries WHERE id = :e"),
@@ -300,7 +302,7 @@ def test_concurrent_refunds_with_one_key_credit_once(demo) -> None:  # noqa: ANN
     def go() -> None:
         barrier.wait()
         with session_scope() as session:
-            results.append(refund_to_savings(session, member_id=demo.member_id, amount=Decimal("1000"),
+            results.append(refund_to_savings(session, None, Decimal("1000"), member_id=demo.member_id,
                                              request_key="review:7", **WHO))
 
     threads = [threading.Thread(target=go) for _ in range(4)]
@@ -373,3 +375,45 @@ def test_a_mixed_savings_and_pse_payment_gives_the_pse_part_to_rentadiario(demo,
         notice = session.execute(text("SELECT body FROM notification_outbox WHERE dedupe_key = :n"),
                                  {"n": f"payment-reversed:{intent_id}"}).scalar_one()
         assert format_cop(amount - savings) in notice
+
+
+def test_two_operators_reversing_at_once_reverse_once(demo) -> None:  # noqa: ANN001
+    intent_id = pay(demo, *dues_payment(demo)[:2])
+    barrier = threading.Barrier(3)
+    results: list[object] = []
+
+    def go() -> None:
+        barrier.wait()
+        results.append(reverse(intent_id))
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(r.reversed_now for r in results) == [False, False, True]
+    with session_scope() as session:
+        assert session.execute(text("SELECT count(*) FROM journal_entries WHERE kind = 'reversal'"
+                                    " AND payment_intent_id = :i"), {"i": intent_id}).scalar_one() == 1
+    assert_ledger_balanced()
+
+
+def test_refund_for_a_review_item_resolves_it_once(demo) -> None:  # noqa: ANN001
+    from db.payments.late_approvals import file_review
+    from db.models import ReviewKind
+
+    intent_id = pay(demo, *dues_payment(demo)[:2])
+    with session_scope() as session:
+        file_review(session, kind=ReviewKind.CONCILIATION_MISMATCH, intent_id=intent_id,
+                    reason="PSE aprobó y aquí no consta", amount=Decimal("5000"), detail={})
+        item = session.execute(text("SELECT id FROM review_items WHERE payment_intent_id = :i"),
+                               {"i": intent_id}).scalar_one()
+    with session_scope() as session:
+        done = refund_to_savings(session, intent_id, Decimal("5000"), review_item_id=item, **WHO)
+    assert done.refunded_now and done.request_key == f"review:{item}"
+    with session_scope() as session:
+        again = refund_to_savings(session, intent_id, Decimal("5000"), review_item_id=item, **WHO)
+        state = session.execute(text("SELECT state FROM review_items WHERE id = :r"), {"r": item}).scalar_one()
+    assert not again.refunded_now and state == "resolved"
+    with pytest.raises(RefundRejected), session_scope() as session:  # an item of another intent
+        refund_to_savings(session, intent_id, Decimal("1"), request_key="other", review_item_id=item + 999, **WHO)
