@@ -396,3 +396,57 @@ def test_every_form_refuses_bad_input_in_spanish_and_changes_nothing(app: Flask,
     assert counts() == before
     assert len(queued_tasks()) == queue_before
     assert c_marta.get("/operador/").status_code == 200  # still logged in after all that
+
+
+# ------------------------------------------------------------------ roles and races
+
+def test_a_role_change_takes_effect_at_the_next_request(app: Flask, demo: Demo, applied: int) -> None:
+    luis = make_operator("luis", "supervisor")
+    marta = make_operator("marta", "supervisor")
+    c_luis, c_marta = console(app).logged_in(luis), console(app).logged_in(marta)
+    c_luis.get(f"/operador/pagos/{applied}")
+    assert c_luis.post(f"/operador/pagos/{applied}/solicitar", {"tipo": "reversal", "motivo": REASON}).status_code == 303
+    with session_scope() as session:
+        request_id = session.execute(text("SELECT id FROM operator_requests")).scalar_one()
+        session.execute(text("UPDATE operators SET role = 'operador' WHERE id = :id"), {"id": marta.id})
+    before = counts()
+    response = c_marta.post(f"/operador/solicitudes/{request_id}/aprobar", {"motivo": "Aprobado por la supervisora"})
+    assert response.status_code == 403 and "Solo un supervisor" in response.get_data(as_text=True)
+    assert counts() == before
+    assert 'id="op-role">Operador<' in c_marta.get("/operador/").get_data(as_text=True)
+
+
+def test_two_supervisors_approving_at_once_reverse_once(app: Flask, demo: Demo, applied: int) -> None:
+    import threading
+
+    ana = make_operator("ana", "operador")
+    luis = make_operator("luis", "supervisor")
+    marta = make_operator("marta", "supervisor")
+    c_ana = console(app).logged_in(ana)
+    c_luis, c_marta = console(app).logged_in(luis), console(app).logged_in(marta)
+    c_ana.get(f"/operador/pagos/{applied}")
+    assert c_ana.post(f"/operador/pagos/{applied}/solicitar", {"tipo": "reversal", "motivo": REASON}).status_code == 303
+    with session_scope() as session:
+        request_id = session.execute(text("SELECT id FROM operator_requests")).scalar_one()
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def approve(c) -> None:  # noqa: ANN001
+        barrier.wait()
+        statuses.append(c.post(f"/operador/solicitudes/{request_id}/aprobar",
+                               {"motivo": "Aprobado tras verificar el extracto"}).status_code)
+
+    threads = [threading.Thread(target=approve, args=(c,)) for c in (c_luis, c_marta)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(statuses) == [303, 409]
+    with session_scope() as session:
+        reversals = session.execute(text(
+            "SELECT count(*) FROM journal_entries WHERE payment_intent_id = :i AND reversal_of_id IS NOT NULL"),
+            {"i": applied}).scalar_one()
+        approvals = session.execute(text("SELECT count(*) FROM operator_actions WHERE kind = 'request_approved'")
+                                    ).scalar_one()
+    assert reversals == 1 and approvals == 1
+    assert_ledger_balanced()
