@@ -65,3 +65,14 @@ def test_an_operators_session_does_not_open_the_members_zone(app: Flask, demo: D
     assert c.client.get("/pagos/").status_code in (302, 303, 404)
     # And the console still works for the operator.
     assert c.get("/operador/").status_code == 200
+
+
+def test_the_console_never_creates_a_members_session(app: Flask, demo: Demo) -> None:
+    ana = make_operator("ana", "operador")
+    c = console(app).logged_in(ana)
+    for path in ("/operador/", "/operador/solicitudes", "/operador/revision"):
+        response = c.get(path)
+        assert "zp_sesion" not in response.headers.get("Set-Cookie", ""), path
+    assert c.client.get_cookie("zp_sesion") is None
+    cookie = c.client.get_cookie("zp_operador", path="/operador")
+    assert cookie is not None and cookie.path == "/operador" and cookie.http_only
