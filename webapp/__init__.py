@@ -29,7 +29,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from . import converters, errors, security, sessions
     from .auth import bp as auth_bp
+    from . import operator
     from .health import bp as health_bp
+    from .metrics import bp as metrics_bp
     from .payments import bp as payments_bp
     from .public import bp as public_bp
     from .zone import bp as zone_bp
@@ -43,4 +45,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(zone_bp)
     app.register_blueprint(payments_bp)
+    app.register_blueprint(metrics_bp)
+    operator.init_app(app)
     return app

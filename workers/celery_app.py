@@ -7,7 +7,7 @@ dies, so a crash never loses a message (DESIGN §4 rules 3, 6, 8).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
 from db.engine import dispose_after_fork
 from zona_privada.settings import Settings, get_settings
@@ -88,3 +88,11 @@ def _dispose_inherited_engine(**_kwargs: object) -> None:
 
 
 app = create_celery()
+
+
+@worker_process_shutdown.connect
+def _mark_metrics_dead(pid: int | None = None, **_kwargs: object) -> None:
+    # prometheus-client's multiprocess mode: a pool process that exits is marked dead.
+    from zona_privada.metrics import mark_process_dead
+
+    mark_process_dead(pid)

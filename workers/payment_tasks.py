@@ -22,7 +22,8 @@ from db.engine import session_scope
 from db.models import PaymentIntent
 from db.payments import processing
 from db.payments.processing import StepResult
-from db.payments.reconcile import promise_breaches, reconcile
+from db.payments.reconcile import notify_promise_breaches, promise_breaches, reconcile
+from zona_privada.metrics import PROMISE_BREACHES, RECONCILER_REDRIVES, RECONCILER_REVIEWED
 
 from .faults import fault_point
 
@@ -173,6 +174,8 @@ def reconcile_payments(self: Task) -> dict[str, object]:
     # Alerts first, on their own: a claim that fails must not take them down with it.
     with session_scope() as session:
         alerts = promise_breaches(session)
+        breached = notify_promise_breaches(session, alerts)
+    PROMISE_BREACHES.inc(len(breached))
     # An intent whose message still waits in the queue is late, not lost: nudging it
     # again would only add a duplicate behind it (up to a batch every beat under a
     # backlog), so the claim leaves it alone (its count and deadline unchanged).
@@ -186,4 +189,6 @@ def reconcile_payments(self: Task) -> dict[str, object]:
     fault_point("reconcile", "after_commit")
     for redrive in result.redrives:
         enqueue_step(redrive.step, redrive.intent_id)
+        RECONCILER_REDRIVES.labels(redrive.step.value).inc()
+    RECONCILER_REVIEWED.inc(len(result.reviewed))
     return {"redriven": [r.intent_id for r in result.redrives], "reviewed": list(result.reviewed), "alerts": alerts}

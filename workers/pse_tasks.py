@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 from celery import Task, shared_task
 from sqlalchemy import text
@@ -26,11 +28,13 @@ from db.pse_banks import needs_refresh, replace_banks
 from domain.bogota_calendar import bogota_date
 from domain.pse_polling import Phase, parse_phases
 from integrations.pse.provider import PseError, PseOutcomeUnknown, PseProvider, PseRejectedRequest, PseUnavailable
+from zona_privada.metrics import PSE_CALLS
 from zona_privada.settings import PseSettings, get_settings, load_pse_settings
 
 from .faults import fault_point
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def provider_for(settings: PseSettings) -> PseProvider:
@@ -39,6 +43,18 @@ def provider_for(settings: PseSettings) -> PseProvider:
     from integrations.pse.ach import AchPseProvider
 
     return AchPseProvider(settings)
+
+
+def _counted(operation: str, call: Callable[[], T]) -> T:
+    """One PSE call, counted by operation and outcome (ok, or the error's class) for
+    /metrics: a write to this process's metrics file, nothing more."""
+    try:
+        result = call()
+    except Exception as exc:
+        PSE_CALLS.labels(operation, type(exc).__name__).inc()
+        raise
+    PSE_CALLS.labels(operation, "ok").inc()
+    return result
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +80,7 @@ def refresh_bank_list(provider: PseProvider, settings: PseSettings, *, force: bo
             if not needs_refresh(session, now, timedelta(seconds=settings.banks_refresh_s)):
                 return None
     try:
-        banks = provider.banks()
+        banks = _counted("getBankList", provider.banks)
     except PseError as exc:
         log.warning("pse_bank_list_unavailable", extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
         return None
@@ -106,7 +122,7 @@ def send_transaction(tx_id: int, provider: PseProvider | None = None) -> str:
     fault_point("pse_send", "after_commit")
     provider = provider or _provider()
     try:
-        result = provider.create(order.request)
+        result = _counted("createTransactionPayment", lambda: provider.create(order.request))
     except PseOutcomeUnknown as exc:
         with session_scope() as session:
             pse.record_send_lost(session, tx_id, str(exc))
@@ -134,7 +150,7 @@ def query_transaction(tx_id: int, provider: PseProvider | None = None) -> str:
         return "nothing_to_query"
     provider = provider or _provider()
     try:
-        info = provider.query(cus)
+        info = _counted("getTransactionInformation", lambda: provider.query(cus))
     except PseError as exc:
         # Nothing learned: the lease on next_poll_at runs out and the poller asks again.
         log.warning("pse query failed", extra={"pse_transaction_id": tx_id, "error": type(exc).__name__,
@@ -160,7 +176,7 @@ def finalize_transaction(tx_id: int, provider: PseProvider | None = None) -> str
         return "nothing_to_finalize"
     provider = provider or _provider()
     try:
-        result = provider.finalize(cus)
+        result = _counted("finalizeTransactionPayment", lambda: provider.finalize(cus))
     except PseError as exc:
         log.warning("pse finalize failed", extra={"pse_transaction_id": tx_id, "error": type(exc).__name__})
         return "no_answer"
@@ -234,8 +250,9 @@ def conciliate_day(day: date, *, final: bool, provider: PseProvider | None = Non
     is still unknown and in neither file never reached PSE."""
     provider = provider or _provider()
     try:
-        result = provider.conciliation(day)
-        earlier = provider.conciliation(day - timedelta(days=1)) if final else None
+        result = _counted("getConciliationFile", lambda: provider.conciliation(day))
+        earlier = (_counted("getConciliationFile", lambda: provider.conciliation(day - timedelta(days=1)))
+                   if final else None)
     except PseError as exc:
         log.warning("pse conciliation file unavailable", extra={"day": day.isoformat(), "error": type(exc).__name__})
         return {"day": day.isoformat(), "error": type(exc).__name__}

@@ -1,4 +1,4 @@
-"""The `zona` command: up, test, migrate, seed, usury load, pse-banks, pse-conciliate, review. `./zona` bootstraps the venv and calls it."""
+"""The `zona` command: up, test, migrate, seed, usury load, pse-banks, pse-conciliate, review, operator. `./zona` bootstraps the venv and calls it."""
 from __future__ import annotations
 
 import argparse
@@ -148,6 +148,50 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_add(args: argparse.Namespace) -> int:
+    """A console operator; prints the first key once (it is stored only as its hash)."""
+    from db.engine import session_scope
+    from db.operators import ConsoleError, create_operator
+
+    try:
+        with session_scope() as session:
+            _operator_id, key = create_operator(session, args.name, args.role)
+    except ConsoleError as exc:
+        print(f"zona: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"operador {args.name.strip().lower()} creado (rol {args.role})")
+    print(f"clave inicial: {key}")
+    print("Guárdela ahora: no se vuelve a mostrar. En el primer ingreso se inscribe el segundo factor (TOTP).")
+    return 0
+
+
+def cmd_operator_disable(args: argparse.Namespace) -> int:
+    from db.engine import session_scope
+    from db.operators import ConsoleError, disable_operator
+
+    try:
+        with session_scope() as session:
+            disable_operator(session, args.name)
+    except ConsoleError as exc:
+        print(f"zona: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"operador {args.name.strip().lower()} deshabilitado: no puede ingresar y sus sesiones terminan")
+    return 0
+
+
+def cmd_operator_list(_args: argparse.Namespace) -> int:
+    from db.engine import session_scope
+    from db.payments.operator_views import operators
+
+    with session_scope() as session:
+        rows = operators(session)
+    for row in rows:
+        last = f"{row.last_login_at:%Y-%m-%d %H:%M} UTC" if row.last_login_at else "nunca"
+        state = "" if row.active else "  (deshabilitado)"
+        print(f"{row.username:<24} {row.role:<10} TOTP {'sí' if row.enrolled else 'no':<3} último ingreso {last}{state}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zona", description="Zona Privada de Asociados")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -176,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     review = sub.add_parser("review", help="list the open items of the payments review queue")
     review.add_argument("--limit", type=int, default=200, help="at most this many items (default 200)")
     review.set_defaults(func=cmd_review)
+    operator = sub.add_parser("operator", help="operators of the console (/operador)")
+    operator_sub = operator.add_subparsers(dest="operator_command", required=True)
+    operator_add = operator_sub.add_parser("add", help="create an operator and print their first key")
+    operator_add.add_argument("name")
+    operator_add.add_argument("--role", choices=("operador", "supervisor"), required=True)
+    operator_add.set_defaults(func=cmd_operator_add)
+    operator_sub.add_parser("list", help="list the operators").set_defaults(func=cmd_operator_list)
+    operator_disable = operator_sub.add_parser("disable", help="an operator who leaves: no more logins")
+    operator_disable.add_argument("name")
+    operator_disable.set_defaults(func=cmd_operator_disable)
     return parser
 
 

@@ -255,7 +255,8 @@ def build_children(sup: Supervisor, env: dict[str, str], state_dir: Path, web_wo
     celery = _python_bin("celery")
     sup.add("web", [
         _python_bin("gunicorn"), "--bind", f"{host}:{env['ZONA_WEB_PORT']}", "--workers", str(web_workers),
-        "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5", "webapp:create_app()",
+        "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "5",
+        "--config", "python:zona_privada.gunicorn_conf", "webapp:create_app()",
     ])
     sup.add("worker", [
         celery, "-A", "workers.celery_app:app", "worker", "--loglevel", "INFO", "--queues", "celery",
@@ -298,6 +299,11 @@ def up(foreground_hook: Callable[[dict[str, str]], None] | None = None) -> int:
     env.setdefault("ZONA_ENV", "development")
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
+    # prometheus-client's multiprocess mode (zona_privada/metrics.py): every child writes
+    # its counters here and /metrics sums them; emptied so a past run's do not count.
+    from .metrics import MULTIPROC_ENV, prepare_multiproc_dir
+
+    env[MULTIPROC_ENV] = prepare_multiproc_dir(state_dir / "metrics")
 
     host = env.get("ZONA_WEB_HOST", "127.0.0.1")
     ports = {

@@ -117,6 +117,19 @@ class Settings:
     def is_development(self) -> bool:
         return self.env in ("development", "test")
 
+    @property
+    def operator_emails(self) -> tuple[str, ...]:
+        """ZONA_OPERATOR_EMAILS, comma-separated: who is e-mailed on a broken payment
+        promise (issue 12)."""
+        raw = self.extra.get("ZONA_OPERATOR_EMAILS", "")
+        return tuple(dict.fromkeys(e.strip() for e in raw.split(",") if e.strip()))
+
+    @property
+    def metrics_token(self) -> str | None:
+        """ZONA_METRICS_TOKEN: the bearer token /metrics asks for; unset, /metrics answers
+        only on loopback (webapp/metrics.py)."""
+        return self.extra.get("ZONA_METRICS_TOKEN") or None
+
     def redis_db_url(self, db: int) -> str:
         """The same Redis server, another database number (broker, sessions, throttling).
         ZONA_REDIS_DB_BASE shifts all of them, so tests on a shared server stay apart."""

@@ -15,6 +15,7 @@ from .payments import (
     PseTransaction,
     ReceiptCounter,
 )
+from .operators import Operator, OperatorAction, OperatorRequest, OperatorRole, RequestKind, RequestState
 from .pse import PseBank
 from .rates import LateInterestAccrual, UsuryRateRow
 from .review import ReviewItem, ReviewKind, ReviewState
@@ -35,8 +36,8 @@ from .products import (
 __all__ = [
     "Allocation", "AuditEvent", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
-    "Nature", "Obligation", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
+    "Nature", "Obligation", "Operator", "OperatorAction", "OperatorRequest", "OperatorRole", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseResolution", "PseState", "PseTransaction", "ReceiptCounter",
-    "ReviewItem", "ReviewKind", "ReviewState",
+    "RequestKind", "RequestState", "ReviewItem", "ReviewKind", "ReviewState",
     "SavingsAccount", "SavingsProduct", "SavingsStatus", "UsuryRateRow",
 ]

@@ -48,6 +48,7 @@ from domain.payment_steps import (
     step_for,
 )
 from domain.requirements import REASON_DAY_LIMIT, REASON_INSUFFICIENT, REASON_TX_LIMIT, first_failure
+from zona_privada.metrics import observe_applied
 from zona_privada.settings import Settings, get_settings
 
 from .. import chart, outbox
@@ -417,6 +418,7 @@ def _finish_applied(session: Session, step: Step, intent: IntentRow, now: dateti
     number = session.execute(_APPLIED_WITH_RECEIPT_SQL, {"id": intent.id, "now": now, "series": RECEIPT_SERIES}
                              ).scalar_one()
     log.info("payment intent applied", extra={"payment_intent_id": intent.id, "receipt_number": number})
+    observe_applied(session, intent.created_at, now)  # recorded at commit, no database work
     return StepResult(intent.id, Outcome.APPLIED, IntentState.APPLIED)
 
 

@@ -173,3 +173,39 @@ def promise_breaches(session: Session, *, now: datetime | None = None, settings:
             extra={"payment_intent_id": intent_id, "alert": "payment_promise_breached"},
         )
     return [row[0] for row in late]
+
+
+# Once per intent, also with several beats seeing it: the audit row is the mark (looked
+# up through the member's index), the outbox's dedupe key guards each e-mail again.
+_BREACH_MARK_SQL = text("""
+    INSERT INTO audit_events (member_id, kind, payment_intent_id, detail)
+    SELECT p.id_member, 'payment_promise_breached', p.id,
+           jsonb_build_object('state', p.state, 'created_at', p.created_at, 'total', p.total_amount)
+    FROM (SELECT id, member_id AS id_member, state::text AS state, created_at, total_amount
+          FROM payment_intents WHERE id = ANY(:ids)) p
+    WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.member_id = p.id_member
+                      AND a.kind = 'payment_promise_breached' AND a.payment_intent_id = p.id)
+    RETURNING payment_intent_id, detail""")
+
+
+def notify_promise_breaches(session: Session, intent_ids: Collection[int], *,
+                            settings: Settings | None = None) -> list[int]:
+    """The intents in `intent_ids` (promise_breaches' answer) seen breached for the first
+    time: marked, and each operator in ZONA_OPERATOR_EMAILS e-mailed once through the
+    outbox, in the caller's transaction. Returns the newly breached ones."""
+    from .. import outbox
+
+    if not intent_ids:
+        return []
+    settings = settings or get_settings()
+    new = session.execute(_BREACH_MARK_SQL, {"ids": sorted(intent_ids)}).all()
+    minutes = settings.payment_promise_s // 60
+    for intent_id, detail in new:
+        subject = f"Pago Zona Privada No. {intent_id} sin terminar después de {minutes} minutos"
+        body = (f"El pago No. {intent_id} por ${detail['total']} sigue en estado «{detail['state']}» "
+                f"desde {detail['created_at']} (UTC) y superó el plazo prometido al asociado de {minutes} minutos.\n"
+                "Revíselo en la consola de operación (cola de revisión) y en Flower.")
+        for recipient in settings.operator_emails:
+            outbox.enqueue(session, channel="email", recipient=recipient, subject=subject, body=body,
+                           dedupe_key=f"promise-breach:{intent_id}:{recipient}")
+    return [row[0] for row in new]
