@@ -68,3 +68,18 @@ def celery_messages(url: str, queue: str = "celery") -> list[tuple[str, list, di
         return found
     finally:
         client.close()
+
+
+def queued_tasks(url: str) -> list[tuple[str, str]]:
+    """(task name, argsrepr) of the messages waiting in every queue the workers consume:
+    the default queue and the PSE queue, where PSE I/O steps are routed."""
+    from workers.celery_app import app as celery
+    from zona_privada.settings import get_settings
+
+    queues = (celery.conf.task_default_queue or "celery", get_settings().pse_queue)
+    client = redis.Redis.from_url(url)
+    try:
+        return [(m["headers"]["task"], m["headers"]["argsrepr"])
+                for queue in queues for m in (json.loads(raw) for raw in client.lrange(queue, 0, -1))]
+    finally:
+        client.close()

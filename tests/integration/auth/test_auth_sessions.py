@@ -46,7 +46,8 @@ def test_idle_session_is_refused(make_app, browserish, demo_creds) -> None:  # n
                     time.monotonic() - last_use > idle_s + 0.3, idle_s + 3, 0.25)
     assert wait_for(lambda: time.monotonic() - last_use > idle_s + 0.3, idle_s + 3)
     response = client.get("/zona/")
-    assert response.status_code == 302 and response.headers["Location"] == "/ingresar?sesion=idle"
+    # Back to where the member was after logging in again (a local path only).
+    assert response.status_code == 302 and response.headers["Location"] == "/ingresar?sesion=idle&next=/zona/"
     assert "inactividad" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert client.get("/zona/").status_code == 302  # still out
 

@@ -42,7 +42,8 @@ def test_the_folder_is_emptied_at_start_and_gunicorn_marks_dead_workers(tmp_path
 
     sup = Supervisor({}, tmp_path / "logs")
     env = {"ZONA_WEB_PORT": "8000", "ZONA_WORKER_CONCURRENCY": "1", "ZONA_FLOWER_PORT": "5555",
-           "ZONA_SMTP_PORT": "8025", "ZONA_SMS_PORT": "8026", "ZONA_PSE_PORT": "8100"}
+           "ZONA_SMTP_PORT": "8025", "ZONA_SMS_PORT": "8026", "ZONA_PSE_PORT": "8100",
+           "ZONA_PSE_WORKER_CONCURRENCY": "1"}
     build_children(sup, env, tmp_path, web_workers=1)
     web = next(c for c in sup.children if c.name == "web")
     assert "python:zona_privada.gunicorn_conf" in web.argv

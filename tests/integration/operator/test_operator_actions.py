@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-import redis
 from flask import Flask
 from sqlalchemy import text
 
@@ -21,6 +20,7 @@ from db.pse_banks import replace_banks
 from domain.pse_messages import CreateResult
 from domain.pse_polling import DEFAULT_PHASES
 from tests.integration.operator.console import actions_of, console, counts, make_operator
+from tests.support import redis_scan
 from tests.support.payments import Demo, assert_ledger_balanced, available, balances_of, new_key, one_intent
 from zona_privada.settings import get_settings
 
@@ -68,17 +68,7 @@ def pse_pending_intent(demo: Demo) -> tuple[int, int]:
 
 
 def queued_tasks() -> list[tuple[str, list[int]]]:
-    from workers.celery_app import app as celery
-
-    client = redis.Redis.from_url(get_settings().broker_redis_url)
-    try:
-        out = []
-        for raw in client.lrange(celery.conf.task_default_queue or "celery", 0, -1):
-            headers = json.loads(raw)["headers"]
-            out.append((headers["task"], json.loads(headers["argsrepr"])))
-        return out
-    finally:
-        client.close()
+    return [(task, json.loads(args)) for task, args in redis_scan.queued_tasks(get_settings().broker_redis_url)]
 
 
 # ------------------------------------------------------------------ search and story

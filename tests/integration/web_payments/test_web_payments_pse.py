@@ -18,12 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import redis
 import requests
 from sqlalchemy import text
 
 from tests.integration.web_payments import pages
 from tests.integration.web_payments.db_checks import counts
+from tests.support import redis_scan
 from tests.support.pse import Sandbox
 
 PAGE_BANK = "1022"  # the sandbox's "the person on the bank page decides"
@@ -71,12 +71,7 @@ def snapshot() -> dict[str, object]:
 def broker_tasks() -> list[tuple[str, str]]:
     from zona_privada.settings import get_settings
 
-    client = redis.Redis.from_url(get_settings().broker_redis_url)
-    try:
-        return [(m["headers"]["task"], m["headers"]["argsrepr"])
-                for m in (json.loads(raw) for raw in client.lrange("celery", 0, -1))]
-    finally:
-        client.close()
+    return redis_scan.queued_tasks(get_settings().broker_redis_url)
 
 
 def to_methods(m: Any, obligation_id: int) -> str:
