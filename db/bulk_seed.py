@@ -616,8 +616,14 @@ def _child_main(ctx: LoadContext, tasks: Any, results: Any) -> None:
         raise SystemExit(1) from None
 
 
+STALL_S = 600
+
+
 def _run_in_processes(ctx: LoadContext, tasks: list[Task], workers: int, done: Callable[[BatchResult], None]) -> None:
-    mp = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    # Spawn, not fork: a forked child inherits every lock another thread of the parent
+    # held at that moment (logging, stdio, a driver's) and can hang on it forever; the
+    # children need nothing from the parent but the picklable LoadContext.
+    mp = multiprocessing.get_context("spawn")
     task_queue = mp.Queue()
     results = mp.Queue()
     for task in tasks:
@@ -629,6 +635,7 @@ def _run_in_processes(ctx: LoadContext, tasks: list[Task], workers: int, done: C
         proc.start()
     try:
         remaining = len(tasks)
+        last_progress = time.monotonic()
         while remaining:
             try:
                 kind, payload = results.get(timeout=1.0)
@@ -636,7 +643,11 @@ def _run_in_processes(ctx: LoadContext, tasks: list[Task], workers: int, done: C
                 dead = [p for p in procs if p.exitcode not in (None, 0)]
                 if dead:
                     raise RuntimeError(f"bulk seed: loader process {dead[0].name} died (exit code {dead[0].exitcode})") from None
+                # A batch is seconds of work: a loader silent this long is stuck, not slow.
+                if time.monotonic() - last_progress > STALL_S:
+                    raise RuntimeError(f"bulk seed: no batch finished in {STALL_S} s; the loaders are stuck") from None
                 continue
+            last_progress = time.monotonic()
             if kind == "error":
                 raise RuntimeError(f"bulk seed: a batch failed and was rolled back: {payload}")
             done(payload)
