@@ -129,14 +129,18 @@ def _receipt_view(r: PseReceipt) -> dict[str, Any]:
     }
 
 
+def _query_marker(receipt: PseReceipt) -> str:
+    """Moves each time a query to PSE is answered: what the debounce compares."""
+    return receipt.last_query_at.isoformat() if receipt.last_query_at else "never"
+
+
 @bp.get("/pse/retorno")
 @member_required
 def pse_return():  # noqa: ANN201
     receipt = _receipt(_ticket_arg())
     if not receipt.final:
         # After this request's reads, nothing to commit: ask PSE now; the answer moves it.
-        marker = receipt.last_query_at.isoformat() if receipt.last_query_at else "never"
-        queue.ask_pse_query(receipt.tx_id, answered_marker=marker)
+        queue.ask_pse_query(receipt.tx_id, answered_marker=_query_marker(receipt))
     return _page("payments/pse_retorno.html", r=_receipt_view(receipt), intent_id=receipt.intent_id,
                  json_url=url_for(".pse_return_json", ticket=receipt.ticket_id),
                  retry_url=_retry_url(receipt.intent_id),
@@ -148,4 +152,6 @@ def pse_return():  # noqa: ANN201
 def pse_return_json():  # noqa: ANN201
     g.session_no_touch = True
     receipt = _receipt(_ticket_arg())
+    if not receipt.final:
+        queue.ask_pse_query_again(receipt.tx_id, answered_marker=_query_marker(receipt))
     return jsonify(estado=receipt.state_label, final=receipt.final, cus=receipt.cus)

@@ -490,6 +490,26 @@ def test_the_return_asks_for_one_query_and_a_reload_does_not_flood(returned: dic
     assert _broker_queries() == 2
 
 
+def test_a_query_in_flight_at_the_return_is_followed_by_one_more_once_answered(
+        returned: dict[str, Any], sandbox: Sandbox) -> None:
+    """The member left the payment pending, came back (a query went out), went to the
+    bank again and approved, and returned while that first query was still unanswered:
+    its answer may predate the approval, so the page's poll asks once more after it."""
+    m = returned["m"]
+    json_url = returned["back"].replace("/pse/retorno?", "/pse/retorno.json?")
+    assert m.get(returned["back"]).status_code == 200
+    assert _broker_queries() == 1
+    assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 1  # nothing asked again while that query is unanswered
+    time.sleep(1.1)
+    assert m.get(returned["back"]).status_code == 200  # the second return, query in flight
+    assert _broker_queries() == 1
+    assert query(sandbox, returned["intent_id"]) == "PENDING"
+    for _ in range(3):
+        assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 2  # once, not per poll
+
+
 @pytest.mark.parametrize("forged", [
     "&estado=OK", "&estado=OK&cus=123456", "&transactionState=OK&trazabilityCode=999&valor=1",
     "&ticket_id=1&returnCode=SUCCESS",
