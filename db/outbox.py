@@ -16,6 +16,8 @@ from sqlalchemy import bindparam, case, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from domain.payment_states import IntentState
+
 from .models import OutboxMessage
 from .payments.receipts import receipt_emails
 
@@ -186,7 +188,22 @@ def compose(session: Session, due: Sequence[Due]) -> tuple[list[Outgoing], list[
             ready.append(Outgoing(d.id, d.channel, d.recipient, subject[:SUBJECT_MAX], body, d.attempts))
         else:
             failures.append(Failure(d.id, d.attempts, f"payment intent {d.payment_intent_id} is not applied"))
-    return ready, failures
+    return ready, _ended_for_good(session, failures, {d.id: d.payment_intent_id for d in due})
+
+
+def _ended_for_good(session: Session, failures: list[Failure], intent_of: dict[int, int | None]) -> list[Failure]:
+    """A receipt whose payment ended without being applied (reversed before the receipt
+    went out, say) will never have a text: that failure is final, not retried forever.
+    One still on its way keeps waiting."""
+    intents = [intent_of[f.id] for f in failures if intent_of.get(f.id)]
+    if not intents:
+        return failures
+    states = dict(session.execute(text("SELECT id, state::text FROM payment_intents WHERE id = ANY(:ids)"),
+                                  {"ids": intents}).all())
+    ended = {i for i, state in states.items()
+             if IntentState(state).is_terminal() and IntentState(state) is not IntentState.APPLIED}
+    return [Failure(f.id, f.attempts, f"payment intent {intent_of[f.id]} ended {states[intent_of[f.id]]}: "
+                    "no receipt to send", final=True) if intent_of.get(f.id) in ended else f for f in failures]
 
 
 def record_sent(session: Session, messages: Sequence[Outgoing], now: datetime | None = None) -> None:

@@ -126,6 +126,14 @@ def test_a_receipt_of_a_payment_not_applied_waits(payer: Payer, sink: Sink) -> N
     assert waiting.status == "pending" and waiting.body is None and "not applied" in waiting.last_error
     assert waiting.next_attempt_at is not None
     assert [m["subject"] for m in sink.messages()] == ["Comprobante de transferencia No. 0000000001"]
+    # That payment ends without being applied: its receipt will never have a text, so
+    # the message fails for good instead of being retried forever.
+    with session_scope() as session:
+        session.execute(text("UPDATE payment_intents SET state = 'expired' WHERE id = :id"), {"id": pending_id})
+        session.execute(update(OutboxMessage).values(next_attempt_at=None))
+    assert dispatch_outbox() == 0
+    ended = receipt_rows([pending_id])[pending_id]
+    assert ended.status == "failed" and "ended expired" in ended.last_error
 
 
 def test_secrets_are_never_batched_and_web_messages_get_their_grace(payer: Payer, sink: Sink) -> None:
