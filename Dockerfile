@@ -10,7 +10,7 @@ COPY workers workers
 COPY webapp webapp
 COPY zona_privada zona_privada
 RUN pip install --no-cache-dir -c constraints.txt . && useradd --system --home /var/lib/zona zona \
-    && mkdir -p /var/lib/zona && chown zona /var/lib/zona
+    && mkdir -p /var/lib/zona /var/lib/zona-metrics && chown zona /var/lib/zona /var/lib/zona-metrics
 USER zona
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "webapp:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "--config", "python:zona_privada.gunicorn_conf", "webapp:create_app()"]
