@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -19,7 +19,7 @@ from db.ledger import balance
 from db.models import Installment, PaymentIntent, SavingsProduct
 from db.payments.intents import create_intent
 from db.payments.processing import Outcome, apply_intent
-from domain.bogota_calendar import add_months
+from domain.bogota_calendar import BOGOTA, add_months, bogota_date
 from zona_privada.settings import get_settings
 
 from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, new_key
@@ -33,7 +33,7 @@ MINIMUM = Decimal("10000")
 
 
 def make_member_with_loans() -> tuple[int, int, list[int], Decimal]:
-    today = date.today()
+    today = bogota_date(datetime.now(BOGOTA))  # the day the app lives in, not the machine's UTC date
     with session_scope() as session:
         chart.ensure_chart(session)
         entity = ensure_paying_entity(session, "999", "PRUEBAS", Decimal("1.0000"))
