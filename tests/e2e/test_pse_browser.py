@@ -90,6 +90,17 @@ def intent_row(intent_id: int) -> dict[str, Any]:
             "JOIN pse_transactions t ON t.attempt_id = f.id WHERE p.id = :i"), {"i": intent_id}).one()._mapping)
 
 
+def diagnosis(stack: dict[str, Any], intent_id: int) -> str:
+    """What the database and the processes' logs say, for a wait that timed out."""
+    with session_scope() as db:
+        tx = db.execute(text(
+            "SELECT t.* FROM pse_transactions t JOIN funding_attempts f ON f.id = t.attempt_id "
+            "WHERE f.intent_id = :i"), {"i": intent_id}).mappings().all()
+    tails = "\n".join(f"--- {proc.name}\n{proc.log()[-4000:]}" for proc in stack["procs"]
+                      if getattr(proc, "name", "") in ("worker", "web"))
+    return f"intent {intent_row(intent_id)}\npse {[dict(r) for r in tx]}\n{tails}"
+
+
 def finish_and_reach_the_bank(page: Any, base: str) -> tuple[int, dict[str, Any]]:
     """Requisitos (all "Cumple"), Verificación, Finalizar; "Conectando con PSE" then the
     bank's page in this same window. Returns (intent id, its PSE row)."""
@@ -162,7 +173,10 @@ def test_member_pays_38000_by_pse_pending_blocks_a_second_then_approved_and_appl
     page.get_by_role("button", name="Aprobar pago").click()
     page.wait_for_url(re.compile(r".*/zona/pagos/pse/retorno\?ticket=\d+$"))
     # The page asked for a query; it shows the approval once PSE's answer is stored.
-    page.locator("#pse-aprobado").wait_for(timeout=WAIT_MS)
+    try:
+        page.locator("#pse-aprobado").wait_for(timeout=WAIT_MS)
+    except Exception as exc:  # noqa: BLE001 - a timeout says nothing by itself: say where it stopped
+        raise AssertionError(diagnosis(stack, intent_id)) from exc
     assert page.locator("#pse-estado").inner_text() == "Aprobada"
     assert page.locator("#pse-cus").inner_text() == row["cus"]
     assert page.locator("#pse-banco").inner_text() == "BANCO UNIÓN COLOMBIANO"
