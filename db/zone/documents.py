@@ -32,14 +32,14 @@ def sha256_hex(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def issue_document(session: Session, *, member_id: int, kind: str, period: str,
+def issue_document(session: Session, *, member_id: int, kind: str, period: str, issued_at: datetime,
                    render: Callable[[str], bytes], requester: Requester | None) -> MemberDocument:
     """Render with a fresh code (the PDF prints it), store the bytes and audit the issue,
     in the caller's transaction."""
     for _ in range(CODE_ATTEMPTS):
         code = new_code()
         content = render(code)
-        document = MemberDocument(code=code, member_id=member_id, kind=kind, period=period,
+        document = MemberDocument(code=code, member_id=member_id, kind=kind, period=period, issued_at=issued_at,
                                   sha256=sha256_hex(content), content=content)
         try:
             with session.begin_nested():
