@@ -47,7 +47,7 @@ def issue_document(session: Session, *, member_id: int, kind: str, period: str, 
                 session.flush()
         except IntegrityError:
             continue
-        record(session, "document_issued", requester, member_id=member_id, code=code, kind=kind, period=period,
+        record(session, "document_issued", requester, member_id=member_id, code=code, document_kind=kind, period=period,
                sha256=document.sha256)
         return document
     raise RuntimeError("could not draw an unused verification code")
