@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from db.engine import session_scope
 from db.ledger import balances
@@ -76,3 +76,26 @@ def test_random_synthetic_members_statements_add_up(seeded) -> None:  # noqa: AN
         for member_id in random.sample(new, 4):
             whole = _check(db, member_id, today)
             assert whole.movement_count > 0, f"seed {seed}: synthetic members have a year of history"
+
+
+def test_certificate_figures_follow_the_ledger(seeded) -> None:  # noqa: ANN001
+    """The tax year's interest is what the installments record as paid; the member with
+    no loan and nothing overdue owes nothing, the demo member owes the loan and aportes."""
+    from db.models import Installment, Obligation, ObligationKind
+    from db.zone.certificates import balances_at, debts, tax_year
+
+    _creds, ids = seeded
+    today = bogota_date(datetime.now(BOGOTA))
+    with session_scope() as db:
+        paid_interest = db.execute(
+            select(func.coalesce(func.sum(Installment.paid_interest), 0)).join(Obligation)
+            .where(Obligation.member_id == ids.member_id, Obligation.kind == ObligationKind.LOAN)).scalar_one()
+        figures = tax_year(db, ids.member_id, today.year, today)
+        assert paid_interest > 0 and figures.interest_paid_on_loans == paid_interest
+        assert figures.gmf_withheld == 0  # the seed debits no savings account
+        assert [p.closing for p in figures.year_end.products] == [
+            p.closing for p in balances_at(db, ids.member_id, today, today).products]
+        assert tax_year(db, ids.member_id, today.year - 1, today).interest_paid_on_loans == 0
+        owed = {d.product.product.group: d.amount for d in debts(balances_at(db, ids.member_id, today, today))}
+        assert set(owed) == {"Aportes", "Créditos"} and owed["Aportes"] == Decimal("3800.00")
+        assert debts(balances_at(db, ids.other_member_id, today, today)) == []
