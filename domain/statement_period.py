@@ -3,9 +3,9 @@ the Spanish message they see when it cannot be used. Pure: `today` comes from th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
-from .bogota_calendar import add_months
+from .bogota_calendar import BOGOTA, add_months
 
 # Before the cooperative kept its ledger here nothing can be stated; a bound also keeps a
 # typed year like 0002 out of the queries.
@@ -27,6 +27,12 @@ class Period:
     @property
     def label(self) -> str:
         return f"{self.start:%d/%m/%Y} a {self.end:%d/%m/%Y}"
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """The period's Bogotá days as a UTC half-open interval [start, end), for posted_at."""
+        start = datetime.combine(self.start, time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
+        end = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
+        return start, end
 
 
 def default_period(today: date) -> Period:

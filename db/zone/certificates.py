@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from domain.statement_period import EARLIEST, Period
 
 from .. import chart
-from .statement import ProductStatement, Statement, bogota_bounds_utc, build_statement
+from .statement import ProductStatement, Statement, build_statement
 
 ZERO = Decimal("0.00")
 # Groups whose balance the member owes the cooperative; the rest is the member's money.
@@ -77,7 +77,7 @@ _TAX_SQL = text("""
 def tax_year(session: Session, member_id: int, year: int, today: date) -> TaxYear:
     year_end = balances_at(session, member_id, date(year, 12, 31), today)
     ids = [p.product.ledger_account_id for p in year_end.products]
-    start, end = bogota_bounds_utc(Period(date(year, 1, 1), date(year, 12, 31)))
+    start, end = Period(date(year, 1, 1), date(year, 12, 31)).utc_bounds()
     rows = session.execute(_TAX_SQL, {"ids": ids, "start": start, "end": end}).all() if ids else []
     interest_paid = gmf = earned = ZERO
     for cuif_code, debits, credits in rows:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from domain.bogota_calendar import BOGOTA
 from domain.statement_period import Period
 
 from ..models import Cdat, Installment, Obligation, ObligationKind, SavingsAccount
@@ -92,13 +91,6 @@ def member_products(session: Session, member_id: int) -> list[Product]:
     return sorted(products, key=lambda p: order[p.group])
 
 
-def bogota_bounds_utc(period: Period) -> tuple[datetime, datetime]:
-    """The period's Bogotá days as a UTC half-open interval [start, end)."""
-    start = datetime.combine(period.start, time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
-    end = datetime.combine(period.end + timedelta(days=1), time.min, tzinfo=BOGOTA).astimezone(timezone.utc)
-    return start, end
-
-
 # The sign is applied in SQL so Python only adds: debit-natured accounts grow with debits.
 _OPENING_SQL = text("""
     SELECT a.id, COALESCE(SUM(CASE WHEN a.nature = 'debit' THEN l.debit - l.credit ELSE l.credit - l.debit END), 0)
@@ -120,7 +112,7 @@ _MOVEMENTS_SQL = text("""
 def build_statement(session: Session, member_id: int, period: Period, today: date) -> Statement:
     products = member_products(session, member_id)
     ids = [p.ledger_account_id for p in products]
-    start, end = bogota_bounds_utc(period)
+    start, end = period.utc_bounds()
     openings = dict(session.execute(_OPENING_SQL, {"ids": ids, "start": start}).all()) if ids else {}
     moves: dict[int, list[Movement]] = defaultdict(list)
     if ids:

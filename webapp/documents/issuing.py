@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 
-from flask import Response, request, url_for
+from flask import Response, current_app, request, url_for
 from sqlalchemy.orm import Session
 
 from db.audit import Requester
@@ -26,14 +26,22 @@ def holder_of(session: Session, member_id: int) -> Holder:
     return Holder(full_name=member.full_name, identification=f"{member.document_type} {member.document_number}")
 
 
+def verify_url(code: str) -> str:
+    """The printed QR's address: the configured public site (as PSE's return URL uses),
+    so a rewritten Host header cannot make a genuine PDF point somewhere else."""
+    public_url = current_app.config["ZONA_SETTINGS"].public_url
+    path = url_for("documents.verify_code", code=code)
+    return f"{public_url.rstrip('/')}{path}" if public_url else url_for("documents.verify_code", code=code,
+                                                                         _external=True)
+
+
 def issue_pdf(session: Session, member_id: int, kind: str, period: str,
               render: Callable[[Holder, Stamp], bytes]) -> MemberDocument:
     holder = holder_of(session, member_id)
     issued_at = datetime.now(timezone.utc)
 
     def with_code(code: str) -> bytes:
-        verify_url = url_for("documents.verify_code", code=code, _external=True)
-        return render(holder, Stamp(code=code, verify_url=verify_url, issued_at=issued_at))
+        return render(holder, Stamp(code=code, verify_url=verify_url(code), issued_at=issued_at))
 
     requester = Requester(ip=request.remote_addr, user_agent=request.user_agent.string)
     return issue_document(session, member_id=member_id, kind=kind, period=period, issued_at=issued_at,

@@ -1,6 +1,8 @@
 """Estado de cuenta: the statement for a chosen period on screen (printable) and as a PDF."""
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from flask import request
 
 from db.engine import session_scope
@@ -16,8 +18,16 @@ from .issuing import issue_pdf, pdf_response, today_bogota
 from .pdf_statement import statement_pdf
 
 
-def _local_date(moment) -> str:  # noqa: ANN001
+def _local_date(moment: datetime) -> str:
     return moment.astimezone(BOGOTA).strftime("%d/%m/%Y")
+
+
+def _refused(error: PeriodError, desde: str | None, hasta: str | None, today: date):  # noqa: ANN202
+    """The form again with the member's dates and why they cannot be used: a 400."""
+    fallback = default_period(today)
+    return render_zone("documents/estado.html", "estado", error=str(error), statement=None, today=today,
+                       desde=desde or fallback.start.isoformat(), hasta=hasta or fallback.end.isoformat(),
+                       months=DEFAULT_MONTHS), 400
 
 
 @bp.get("/zona/estado-de-cuenta")
@@ -28,10 +38,7 @@ def statement():  # noqa: ANN201
     try:
         period = parse_period(desde, hasta, today)
     except PeriodError as exc:
-        fallback = default_period(today)
-        return render_zone("documents/estado.html", "estado", error=str(exc), statement=None, today=today,
-                           desde=desde or fallback.start.isoformat(), hasta=hasta or fallback.end.isoformat(),
-                           months=DEFAULT_MONTHS), 400
+        return _refused(exc, desde, hasta, today)
     with session_scope() as db:
         result = build_statement(db, current_member_id(), period, today)
     return render_zone("documents/estado.html", "estado", error=None, statement=result, today=today,
@@ -43,12 +50,11 @@ def statement():  # noqa: ANN201
 @member_required
 def statement_download():  # noqa: ANN201
     today = today_bogota()
+    desde, hasta = request.form.get("desde"), request.form.get("hasta")
     try:
-        period = parse_period(request.form.get("desde"), request.form.get("hasta"), today)
+        period = parse_period(desde, hasta, today)
     except PeriodError as exc:
-        return render_zone("documents/estado.html", "estado", error=str(exc), statement=None, today=today,
-                           desde=request.form.get("desde", ""), hasta=request.form.get("hasta", ""),
-                           months=DEFAULT_MONTHS), 400
+        return _refused(exc, desde, hasta, today)
     member_id = current_member_id()
     with session_scope() as db:
         result = build_statement(db, member_id, period, today)

@@ -178,3 +178,18 @@ def test_verification_bad_input_is_spanish_4xx(member) -> None:  # noqa: ANN001
     m = member()
     assert _issue(m, "desconocido").status_code == 404
     assert m.post("/zona/certificaciones/aportes", []).status_code == 400  # no CSRF token
+
+
+def test_qr_points_to_the_configured_public_site(member) -> None:  # noqa: ANN001
+    import io
+
+    from pypdf import PdfReader
+
+    m = member(ZONA_PUBLIC_URL="https://zona.cooperativa.example")
+    issued = _issue(m, "saldos")
+    assert issued.status_code == 200, issued.get_data(as_text=True)[:300]
+    code = issued.headers["X-Verification-Code"]
+    text = pdf_text(issued.data).replace("\n", "")
+    assert f"https://zona.cooperativa.example/verificar/{code}" in text
+    assert "localhost" not in text
+    assert PdfReader(io.BytesIO(issued.data)).metadata.subject == f"Verificacion {code}"
