@@ -47,6 +47,11 @@ def test_member_downloads_statement_and_certificate_and_verifies_them(stack: dic
     page.get_by_role("link", name="Estado de cuenta").click()
     page.get_by_role("heading", name="Estado de cuenta", level=1).wait_for()
     assert "Saldo final" in page.content()
+    # Printed, only the statement remains: no tabs, no forms.
+    page.emulate_media(media="print")
+    assert page.locator(".statement-product").first.is_visible()
+    assert not page.locator("nav.tabs").is_visible() and not page.locator("#descargar-pdf").is_visible()
+    page.emulate_media(media="screen")
     statement = _download(page, "#descargar-pdf", tmp_path)
     text = pdf_text(statement.read_bytes())
     assert "María Fernanda Rojas Gutiérrez" in text and "$1,250,000.00" in text and "Saldo final" in text
