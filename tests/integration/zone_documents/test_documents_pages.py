@@ -193,3 +193,18 @@ def test_qr_points_to_the_configured_public_site(member) -> None:  # noqa: ANN00
     assert f"https://zona.cooperativa.example/verificar/{code}" in text
     assert "localhost" not in text
     assert PdfReader(io.BytesIO(issued.data)).metadata.subject == f"Verificacion {code}"
+
+
+def test_paz_y_salvo_issued_when_nothing_is_owed_and_only_its_holder_downloads_it(debt_free_client, member) -> None:  # noqa: ANN001
+    client = debt_free_client
+    token = field(client.get("/zona/certificaciones").get_data(as_text=True), "csrf_token")
+    issued = client.post("/zona/certificaciones/paz-y-salvo", data={"csrf_token": token})
+    assert issued.status_code == 200, issued.get_data(as_text=True)[:400]
+    text = " ".join(pdf_text(issued.data).split())  # lines wrap where the page ends them
+    assert "Paz y salvo" in text and "Carlos Andrés Mejía Ospina" in text and "se encuentra a paz y salvo" in text
+    code = issued.headers["X-Verification-Code"]
+    assert client.get(f"/zona/certificaciones/documento/{code}").data == issued.data
+    # The demo member, logged in on their own, neither downloads nor lists it.
+    m = member()
+    assert m.get(f"/zona/certificaciones/documento/{code}").status_code == 404
+    assert code not in m.get("/zona/certificaciones").get_data(as_text=True)
