@@ -24,6 +24,7 @@ SECURITY_EVENT_LABELS: dict[str, str] = {
     "data_consent_accepted": "Aceptación del aviso de tratamiento de datos",
     "logout": "Salida de la zona privada",
     "session_replaced": "Sesión cerrada por un nuevo ingreso",
+    "document_issued": "Emisión de certificado o estado de cuenta",
 }
 
 USER_AGENT_MAX = 300

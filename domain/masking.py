@@ -25,3 +25,15 @@ def mask_email(email: str) -> str:
         host, tld = domain, ""
     masked_host = host[:1] + MASK * max(len(host) - 1, 3)
     return f"{shown_local}{MASK * max(len(local) - len(shown_local), 3)}@{masked_host}{dot}{tld}"
+
+
+def mask_name(full_name: str) -> str:
+    """`María Fernanda Rojas Gutiérrez` → `Ma*** Fe***** Ro*** Gu*******`: recognisable to
+    whoever holds the document, useless to anyone collecting names."""
+    return " ".join(word[:2] + MASK * max(len(word) - 2, 1) for word in full_name.split())
+
+
+def mask_document(document_type: str, document_number: str) -> str:
+    """`CC 1077227777` → `CC ******7777`: the last four digits, as banks print them."""
+    shown = document_number[-4:] if len(document_number) > 4 else ""
+    return f"{document_type} {MASK * (len(document_number) - len(shown))}{shown}"

@@ -1,6 +1,7 @@
 """All models, importable from one place; Alembic's env reads `Base.metadata` here."""
 from .activity import AuditEvent, OutboxMessage
 from .base import Base
+from .documents import DOCUMENT_KINDS, MemberDocument
 from .ledger import JournalEntry, JournalLine, LedgerAccount, Nature
 from .members import DOCUMENT_TYPES, Credential, Member, PayingEntity
 from .payments import (
@@ -34,7 +35,7 @@ from .products import (
 )
 
 __all__ = [
-    "Allocation", "AuditEvent", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
+    "Allocation", "AuditEvent", "DOCUMENT_KINDS", "MemberDocument", "Base", "Card", "Cdat", "Credential", "DOCUMENT_TYPES", "FundingAttempt",
     "Hold", "Installment", "IntentKind", "JournalEntry", "JournalLine", "LedgerAccount", "Loan", "Member",
     "Nature", "Obligation", "Operator", "OperatorAction", "OperatorRequest", "OperatorRole", "ObligationKind", "ObligationStatus", "OutboxMessage", "PayingEntity",
     "PaymentIntent", "PaymentIntentLine", "PayrollDiscount", "PseBank", "PseResolution", "PseState", "PseTransaction", "ReceiptCounter",

@@ -25,10 +25,10 @@ class Tab:
 # The manual's tab bar, in its order; `home` is the landing page.
 TABS: tuple[Tab, ...] = (
     Tab("productos", "Mis productos y servicios", "zone.home"),
-    Tab("certificaciones", "Certificaciones y descargas", "zone.later", (("seccion", "certificaciones"),)),
+    Tab("certificaciones", "Certificaciones y descargas", "documents.certificates"),
     Tab("pagos", "Pagos y Transferencias", "payments.start"),
     Tab("datos", "Mis Datos Personales", "zone.later", (("seccion", "datos-personales"),)),
-    Tab("estado", "Estado de cuenta", "zone.later", (("seccion", "estado-de-cuenta"),)),
+    Tab("estado", "Estado de cuenta", "documents.statement"),
 )
 
 

@@ -60,7 +60,7 @@ def test_member_logs_in_and_sees_header(make_app, browserish, demo_creds) -> Non
                  "$3,327,104.00", "39 meses", "Mis productos y servicios", "Certificaciones y descargas",
                  "Pagos y Transferencias", "Mis Datos Personales", "Estado de cuenta", "primer ingreso"):
         assert text in zone, text
-    later = client.get("/zona/seccion/certificaciones").get_data(as_text=True)
+    later = client.get("/zona/seccion/datos-personales").get_data(as_text=True)
     assert "próxima versión" in later
     assert kinds(DOC_MEMBER) == ["login_succeeded"]
 
