@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from . import converters, errors, security, sessions
     from .auth import bp as auth_bp
     from .documents import bp as documents_bp
+    from .products import bp as products_bp
     from . import operator
     from .health import bp as health_bp
     from .metrics import bp as metrics_bp
@@ -47,6 +48,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(zone_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(products_bp)
     app.register_blueprint(metrics_bp)
     operator.init_app(app)
     return app

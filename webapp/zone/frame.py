@@ -32,6 +32,13 @@ TABS: tuple[Tab, ...] = (
 )
 
 
+# "Mis productos y servicios" and its sub-tabs in the manual's order: (URL key, label).
+PRODUCT_SUBTABS: tuple[tuple[str, str], ...] = (
+    ("aportes", "Aportes"), ("ahorros", "Ahorros"), ("creditos", "Créditos"), ("cdats", "CDATS"),
+    ("tarjetas", "Tarjetas"), ("otras", "Otras Obligaciones"), ("descuentos", "Descuentos"),
+)
+
+
 def bogota_text(moment: datetime | None) -> str | None:
     if moment is None:
         return None
@@ -63,6 +70,7 @@ def header_context() -> dict[str, object]:
         "capacity_text": format_cop(header.payment_capacity),
         "last_access": _last_access(),
         "tabs": TABS,
+        "subtabs": PRODUCT_SUBTABS,
         "idle_timeout_s": settings.session_idle_timeout_s,
         "idle_warning_s": settings.session_idle_warning_s,
     }
