@@ -121,3 +121,21 @@ def one_intent(demo: "Demo", obligation_id: int | None = None, account_id: int |
                             lines=[{"obligation_id": obligation_id, "amount": amount}],
                             funding=[{"savings_account_id": account_id or demo.rentadiario_id, "amount": amount}])
     return new.intent_id, amount
+
+
+def applied_payment(member_id: int, obligation_id: int, account_id: int) -> int:
+    """One payment of the obligation's next installment from the account, applied."""
+    from db.member_summary import obligations_overview
+    from db.payments.intents import create_intent
+    from db.payments.processing import apply_intent
+    from db.seed import bogota_today
+
+    with session_scope() as db:
+        amount = {o.obligation_id: o.next_installment
+                  for o in obligations_overview(db, member_id, bogota_today())}[obligation_id]
+        intent_id = create_intent(db, member_id=member_id, idempotency_key=new_key(), kind="payment",
+                                  lines=[{"obligation_id": obligation_id, "amount": amount}],
+                                  funding=[{"savings_account_id": account_id, "amount": amount}]).intent_id
+    with session_scope() as db:
+        apply_intent(db, intent_id)
+    return intent_id

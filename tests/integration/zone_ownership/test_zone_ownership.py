@@ -24,7 +24,7 @@ from db.engine import session_scope
 from db.models import Member, Obligation, SavingsAccount
 from domain.bogota_calendar import BOGOTA
 from tests.integration.web_payments.conftest import make_app, member, seeded, smtp_sink  # noqa: F401
-from tests.support.payments import new_key
+from tests.support.payments import applied_payment
 
 pytestmark = pytest.mark.integration
 
@@ -38,24 +38,6 @@ NOT_LINKED: dict[str, str] = {
                                "test_web_payments_pse.py::test_another_members_ticket_and_checkout_are_refused",
     "payments.pse_connecting_json": "the same page's JSON, refused in that same test",
 }
-
-
-def _applied_payment(member_id: int, obligation_id: int, account_id: int) -> int:
-    """One payment of the obligation's next installment from the account, applied."""
-    from db.member_summary import obligations_overview
-    from db.payments.intents import create_intent
-    from db.payments.processing import apply_intent
-    from db.seed import bogota_today
-
-    with session_scope() as db:
-        amount = {o.obligation_id: o.next_installment
-                  for o in obligations_overview(db, member_id, bogota_today())}[obligation_id]
-        intent_id = create_intent(db, member_id=member_id, idempotency_key=new_key(), kind="payment",
-                                  lines=[{"obligation_id": obligation_id, "amount": amount}],
-                                  funding=[{"savings_account_id": account_id, "amount": amount}]).intent_id
-    with session_scope() as db:
-        apply_intent(db, intent_id)
-    return intent_id
 
 
 def _issued_document(member_id: int) -> tuple[int, str]:
@@ -105,9 +87,9 @@ def _crawl(client: Any) -> dict[str, int]:
 
 def test_no_member_reaches_another_members_data_by_changing_an_id(member, seeded) -> None:  # noqa: ANN001, F811
     _creds, ids = seeded
-    _applied_payment(ids.member_id, ids.loan, ids.rentadiario)
+    applied_payment(ids.member_id, ids.loan, ids.rentadiario)
     _issued_document(ids.member_id)  # this member's own certificate, listed for download
-    their_intent = _applied_payment(ids.other_member_id, ids.other_obligation, ids.other_account)
+    their_intent = applied_payment(ids.other_member_id, ids.other_obligation, ids.other_account)
     their_document_id, their_code = _issued_document(ids.other_member_id)
     with session_scope() as db:
         their_receipt = db.execute(text("SELECT receipt_number FROM payment_intents WHERE id = :i"),
