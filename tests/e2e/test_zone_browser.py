@@ -4,6 +4,7 @@ on a phone, the tab bar is reachable by keyboard, and screenshots of the dashboa
 both sizes are written for a person to look at."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,22 @@ def test_dashboard_and_every_tab_at_desktop_and_phone_size(stack: dict[str, Any]
             current = page.locator("nav.tabs a[aria-current=page]")
             assert current.count() == 1 and current.inner_text().strip() == label
             assert sideways_overflow(page) <= 0, f"{label} scrolls sideways at {size}"
+
+        # Every sub-tab of "Mis productos y servicios", then a product's movements.
+        page.goto(base + "/zona/")
+        subtabs = page.locator("nav.subtabs a")
+        hrefs = [subtabs.nth(i).get_attribute("href") for i in range(subtabs.count())]
+        assert len(hrefs) == 7
+        for href in hrefs:
+            response = page.goto(base + href)
+            assert response is not None and response.status == 200, href
+            assert page.locator("nav.subtabs a[aria-current=page]").count() == 1
+            assert sideways_overflow(page) <= 0, f"{href} scrolls sideways at {size}"
+        page.goto(base + "/zona/productos/ahorros")
+        page.get_by_role("link", name=re.compile("Ver movimientos")).first.click()
+        page.locator("#tabla-movimientos").wait_for()
+        assert page.locator("#tabla-movimientos tbody tr").count() > 0
+        assert sideways_overflow(page) <= 0
     finally:
         context.close()
 
