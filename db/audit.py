@@ -25,6 +25,8 @@ SECURITY_EVENT_LABELS: dict[str, str] = {
     "logout": "Salida de la zona privada",
     "session_replaced": "Sesión cerrada por un nuevo ingreso",
     "document_issued": "Emisión de certificado o estado de cuenta",
+    "personal_data_changed": "Cambio de datos personales",
+    "personal_data_key_failed": "Clave incorrecta al cambiar datos personales",
 }
 
 USER_AGENT_MAX = 300

@@ -218,3 +218,34 @@ def member_contact(session: Session, member_id: int) -> tuple[str, str, str]:
 def security_choice(session: Session, member_id: int) -> tuple[str | None, str | None]:
     cred = session.get(Credential, member_id)
     return (cred.security_image, cred.security_phrase) if cred else (None, None)
+
+
+class KeyCheck(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    LOCKED = "locked"  # already locked: the key was not even looked at
+    LOCKED_NOW = "locked_now"  # this failure reached the threshold
+
+
+def confirm_key(session: Session, member_id: int, secret: str, *, now: datetime, lockout_threshold: int,
+                lockout_duration_s: int) -> tuple[KeyCheck, datetime | None]:
+    """A logged-in member types their key again to confirm a sensitive change. The same
+    counter and lock as the login: wrong keys here count towards the lockout, so this
+    form is no way around it. Nothing of the login (last access) is touched."""
+    cred = session.execute(select(Credential).where(Credential.member_id == member_id).with_for_update()
+                           ).scalar_one_or_none()
+    if cred is None:
+        return KeyCheck.FAILED, None
+    ok = verify_secret(cred.password_hash, secret)
+    if cred.locked_until is not None and cred.locked_until > now:
+        return KeyCheck.LOCKED, cred.locked_until
+    if cred.locked_until is not None:
+        cred.locked_until, cred.failed_attempts = None, 0
+    if ok:
+        cred.failed_attempts = 0
+        return KeyCheck.OK, None
+    cred.failed_attempts += 1
+    if cred.failed_attempts >= lockout_threshold:
+        cred.locked_until = now + timedelta(seconds=lockout_duration_s)
+        return KeyCheck.LOCKED_NOW, cred.locked_until
+    return KeyCheck.FAILED, None

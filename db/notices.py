@@ -82,3 +82,21 @@ def device_code(session: Session, *, member_id: int, name: str, channel: str, re
         )
     return outbox.enqueue(session, channel=channel, recipient=recipient, subject=DEVICE_CODE_SUBJECT, body=body,
                           dedupe_key=f"device:{member_id}:{reference}")
+
+
+def contact_changed(session: Session, *, member_id: int, name: str, channel: str, recipient: str,
+                    changed: list[str], at: datetime, ip: str | None) -> int:
+    """Told to the contact that was there BEFORE the change (the one a thief would want
+    silenced); it names what changed, never the new values in full."""
+    what = ", ".join(changed)
+    if channel == "sms":
+        body = (f"Cooperativa Alianza: el {_bogota(at)} se cambió {what} de tu Zona Privada. "
+                "Si no fuiste tú, llama a la cooperativa.")
+        subject = "Cambio de datos personales"
+    else:
+        body = (f"Hola {name}:\n\nEl {_bogota(at)} (hora de Bogotá), desde la dirección IP {ip or 'desconocida'}, "
+                f"se cambió en tu Zona Privada de Asociados: {what}.\n\n"
+                "Si no fuiste tú, comunícate de inmediato con la cooperativa.\n\n" + SIGNATURE)
+        subject = "Cambio de tus datos personales en la Zona Privada"
+    return outbox.enqueue(session, channel=channel, recipient=recipient, subject=subject, body=body,
+                          dedupe_key=f"contact:{member_id}:{channel}:{at.timestamp():.6f}")

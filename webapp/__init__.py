@@ -31,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .auth import bp as auth_bp
     from .documents import bp as documents_bp
     from .products import bp as products_bp
+    from .personal import bp as personal_bp
     from . import operator
     from .health import bp as health_bp
     from .metrics import bp as metrics_bp
@@ -49,6 +50,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(payments_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(products_bp)
+    app.register_blueprint(personal_bp)
     app.register_blueprint(metrics_bp)
     operator.init_app(app)
     return app

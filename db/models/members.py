@@ -40,6 +40,8 @@ class Member(Base):
     last_names: Mapped[str] = mapped_column(String(80))
     mobile: Mapped[str] = mapped_column(String(20))
     email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str | None] = mapped_column(String(120))
+    city: Mapped[str | None] = mapped_column(String(60))
     paying_entity_id: Mapped[int] = mapped_column(ForeignKey("paying_entities.id"))
     basic_salary: Mapped[Money]
     join_date: Mapped[date] = mapped_column(Date)

@@ -27,7 +27,7 @@ TABS: tuple[Tab, ...] = (
     Tab("productos", "Mis productos y servicios", "zone.home"),
     Tab("certificaciones", "Certificaciones y descargas", "documents.certificates"),
     Tab("pagos", "Pagos y Transferencias", "payments.start"),
-    Tab("datos", "Mis Datos Personales", "zone.later", (("seccion", "datos-personales"),)),
+    Tab("datos", "Mis Datos Personales", "personal.view"),
     Tab("estado", "Estado de cuenta", "documents.statement"),
 )
 

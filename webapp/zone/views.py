@@ -1,10 +1,7 @@
-"""Pages of the zone: the landing tab, the tabs still to come, and the member's own
-security events."""
+"""Pages of the zone: the landing tab and the member's own security events."""
 from __future__ import annotations
 
 from datetime import datetime
-
-from flask import abort
 
 from db.audit import recent_security_events
 from db.engine import session_scope
@@ -14,9 +11,7 @@ from domain.money import format_cop
 from webapp.auth.guard import current_member_id, member_required
 
 from . import bp
-from .frame import TABS, bogota_text, render_zone
-
-LATER = {tab.args[0][1]: tab for tab in TABS if tab.args}
+from .frame import bogota_text, render_zone
 
 
 @bp.get("/")
@@ -30,15 +25,6 @@ def home():  # noqa: ANN201
     return render_zone(
         "zone/home.html", "productos", savings=savings, obligations=obligations, cop=format_cop,
     )
-
-
-@bp.get("/seccion/<seccion>")
-@member_required
-def later(seccion: str):  # noqa: ANN201
-    tab = LATER.get(seccion)
-    if tab is None:
-        abort(404)
-    return render_zone("zone/later.html", tab.key, tab=tab)
 
 
 @bp.get("/seguridad")

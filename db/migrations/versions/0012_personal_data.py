@@ -13,8 +13,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Where the member lives, as they keep it up to date in "Mis Datos Personales";
+    # empty until they first give it (the cooperative's file did not hold it here).
+    op.add_column("members", sa.Column("address", sa.String(120), nullable=True))
+    op.add_column("members", sa.Column("city", sa.String(60), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("members", "city")
+    op.drop_column("members", "address")

@@ -60,8 +60,8 @@ def test_member_logs_in_and_sees_header(make_app, browserish, demo_creds) -> Non
                  "$3,327,104.00", "39 meses", "Mis productos y servicios", "Certificaciones y descargas",
                  "Pagos y Transferencias", "Mis Datos Personales", "Estado de cuenta", "primer ingreso"):
         assert text in zone, text
-    later = client.get("/zona/seccion/datos-personales").get_data(as_text=True)
-    assert "próxima versión" in later
+    personal = client.get("/zona/datos-personales/").get_data(as_text=True)
+    assert "María Fernanda Rojas Gutiérrez" in personal and "Ley 1581 de 2012" in personal
     assert kinds(DOC_MEMBER) == ["login_succeeded"]
 
     # The second login shows the first one's date, time and IP.

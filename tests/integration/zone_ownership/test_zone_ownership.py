@@ -33,7 +33,6 @@ HREF = re.compile(r'(?:href|data-json-url|data-status-url)="([^"]+)"')
 CRAWL_MAX = 300
 # Routes with an argument that no link of a member's own pages leads to, with why.
 NOT_LINKED: dict[str, str] = {
-    "zone.later": "the section name is the tab's own (no member data behind it)",
     "payments.pse_connecting": "only while a PSE payment is being created; another member's: "
                                "test_web_payments_pse.py::test_another_members_ticket_and_checkout_are_refused",
     "payments.pse_connecting_json": "the same page's JSON, refused in that same test",
