@@ -102,3 +102,29 @@ def test_the_tab_bar_is_reached_and_followed_by_keyboard(stack: dict[str, Any], 
     expected = first_tab.get_attribute("href")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**{expected}")
+
+
+def test_member_changes_their_email_typing_the_key_on_the_keyboard(stack: dict[str, Any], page: Any) -> None:
+    from sqlalchemy import text
+
+    from db.engine import session_scope
+    from tests.e2e.zone_login import click_keys
+
+    base, secret = stack["base"], stack["creds"][DEMO]
+    login_member(page, base, DEMO, secret)
+    page.get_by_role("link", name="Mis Datos Personales").click()
+    assert "Ley 1581 de 2012" in page.locator("#autorizacion").inner_text()
+    old_email = page.locator("#dato-correo").inner_text()
+    page.fill("#correo", "maria.navegador@example.coop")
+    page.fill("#direccion", "Carrera 7 # 72-41")
+    page.fill("#ciudad", "Bogotá")
+    click_keys(page, secret)
+    page.click("#guardar-datos")
+    page.locator("#aviso").wait_for()
+    assert page.locator("#dato-correo").inner_text() == "maria.navegador@example.coop"
+    with session_scope() as db:
+        told = db.execute(text("SELECT count(*) FROM notification_outbox WHERE recipient = :r "
+                               "AND subject LIKE 'Cambio de tus datos%'"), {"r": old_email}).scalar_one()
+        db.execute(text("UPDATE members SET email = :e, address = NULL, city = NULL WHERE document_number = :d"),
+                   {"e": old_email, "d": DEMO})
+    assert told == 1
