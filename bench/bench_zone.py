@@ -11,8 +11,8 @@ times, in this process, the Flask app answering their requests (the WSGI call, n
 network: server time), warm, in a shuffled order of members:
 
 - the dashboard (`/zona/`, header block and products overview);
-- each page of the zone that lists a member's products or movements and is mounted
-  (the sub-tabs and movements when the products blueprint is there).
+- every sub-tab of "Mis productos y servicios", a loan's schedule, the first page of a
+  savings account's movements, and Mis Datos Personales.
 
 Prints p50/p95/p99 per page (goal p95 < 100 ms) and drops the database (unless --keep;
 --reuse skips the load when a kept database is there).
@@ -110,28 +110,26 @@ def login(app, document: str):  # noqa: ANN001, ANN201
 
 
 def pages_of(app, member_id: int) -> dict[str, str]:  # noqa: ANN001
-    """The zone's read pages for this member that this build mounts, by name."""
+    """The zone's read pages for this member: the dashboard, every sub-tab of "Mis
+    productos y servicios", a loan's schedule and a savings account's movements."""
+    from flask import url_for
     from sqlalchemy import text
 
     from db.engine import session_scope
+    from webapp.zone.frame import PRODUCT_SUBTABS
 
-    found = {"dashboard": "/zona/"}
-    rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
     with app.test_request_context(), session_scope() as db:
-        from flask import url_for
-
         account = db.execute(text("SELECT id FROM savings_accounts WHERE member_id = :m ORDER BY id LIMIT 1"),
                              {"m": member_id}).scalar()
-        for endpoint, rule in rules.items():
-            if not endpoint.startswith("products."):
-                continue
-            args = set(rule.arguments)
-            if not args:
-                found[endpoint.removeprefix("products.")] = url_for(endpoint)
-            elif account is not None and "movimientos" in rule.rule and args <= {"kind", "product_id", "account_id",
-                                                                                  "id", "tipo"}:
-                values = {a: account if "id" in a else "ahorros" for a in args}
-                found["movements"] = url_for(endpoint, **values)
+        loan = db.execute(text("SELECT id FROM obligations WHERE member_id = :m AND kind = 'credito' "
+                               "ORDER BY id LIMIT 1"), {"m": member_id}).scalar()
+        found = {"dashboard": "/zona/"}
+        found.update({f"sub-tab {key}": url_for("products.section", seccion=key) for key, _label in PRODUCT_SUBTABS})
+        if loan is not None:
+            found["loan schedule"] = url_for("products.loan", obligation_id=loan)
+        if account is not None:
+            found["movements (first page)"] = url_for("products.movements", tipo="ahorros", product_id=account)
+        found["personal data"] = url_for("personal.view")
     return found
 
 
@@ -166,6 +164,9 @@ def main() -> None:
     try:
         if reused:
             point_process_at(with_database(server_url, BENCH_DB))
+            from db.migrate import upgrade_head
+
+            upgrade_head()  # a kept database from an older build gets the new migrations
             log(f"setup: reusing database {BENCH_DB}")
         else:
             point_process_at(create_database(server_url, BENCH_DB))

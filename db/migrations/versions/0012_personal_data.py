@@ -1,5 +1,7 @@
 """Personal data (issue 11): what Mis Datos Personales shows and changes (address, data-processing authorisation), and its audited changes.
 
+Landed empty on main and was applied so: what it was reserved for is in 0015.
+
 Revision ID: 0012
 Revises: 0011
 """
@@ -13,12 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Where the member lives, as they keep it up to date in "Mis Datos Personales";
-    # empty until they first give it (the cooperative's file did not hold it here).
-    op.add_column("members", sa.Column("address", sa.String(120), nullable=True))
-    op.add_column("members", sa.Column("city", sa.String(60), nullable=True))
+    pass
 
 
 def downgrade() -> None:
-    op.drop_column("members", "city")
-    op.drop_column("members", "address")
+    pass
