@@ -128,3 +128,34 @@ def test_member_changes_their_email_typing_the_key_on_the_keyboard(stack: dict[s
         db.execute(text("UPDATE members SET email = :e, address = NULL, city = NULL WHERE document_number = :d"),
                    {"e": old_email, "d": DEMO})
     assert told == 1
+
+
+def test_member_pages_back_through_movements(stack: dict[str, Any], page: Any) -> None:
+    """45 deposits on Rentahorrito: three pages of 20, 20 and the rest, none repeated."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from db.engine import session_scope
+    from db.enrollment import deposit
+    from db.models import Member, SavingsAccount, SavingsProduct
+
+    with session_scope() as db:
+        account = db.execute(select(SavingsAccount).join(Member, Member.id == SavingsAccount.member_id).where(
+            Member.document_number == DEMO, SavingsAccount.product == SavingsProduct.RENTAHORRITO)).scalar_one()
+        for n in range(45):
+            deposit(db, account, Decimal(100 + n), f"Consignación {n}")
+        account_id = account.id
+    login_member(page, stack["base"], DEMO, stack["creds"][DEMO])
+    page.get_by_role("link", name="Ahorros", exact=True).click()
+    page.locator(f'a[href="/zona/productos/ahorros/{account_id}/movimientos"]').click()
+    seen: list[str] = []
+    while True:
+        page.locator("#tabla-movimientos").wait_for()
+        seen += page.locator("#tabla-movimientos tbody tr").evaluate_all("rows => rows.map(r => r.dataset.linea)")
+        following = page.locator("#pagina-siguiente")
+        if following.count() == 0:
+            break
+        following.click()
+    assert len(seen) == len(set(seen)) and len(seen) >= 45
+    assert page.locator("#primera-pagina").is_visible()
