@@ -34,6 +34,18 @@ def next_link(body: str) -> str | None:
     return match.group(1).replace("&amp;", "&") if match else None
 
 
+def deposits(account_id: int, count: int, label: str) -> int:
+    """`count` deposits of different amounts into the account; returns its ledger account."""
+    from db.enrollment import deposit
+
+    with session_scope() as db:
+        account = db.get(SavingsAccount, account_id)
+        assert account is not None
+        for n in range(count):
+            deposit(db, account, Decimal(1000 + n), f"{label} {n}")
+        return account.ledger_account_id
+
+
 def test_every_subtab_shows_the_members_own_figures(member, seeded) -> None:  # noqa: ANN001, F811
     _creds, ids = seeded
     m = member()
@@ -85,17 +97,13 @@ def test_the_loan_schedule_shows_what_each_installment_paid(member, seeded) -> N
 
 
 def test_movements_page_by_keyset_without_gaps_or_repeats(member, seeded) -> None:  # noqa: ANN001, F811
-    from db.enrollment import deposit
-
     _creds, ids = seeded
+    ledger_account_id = deposits(ids.rentahorrito, 45, "Consignación de prueba")
     with session_scope() as db:
-        account = db.get(SavingsAccount, ids.rentahorrito)
-        for n in range(45):
-            deposit(db, account, Decimal(1000 + n), f"Consignación de prueba {n}")
         expected = [r[0] for r in db.execute(text(
             "SELECT l.id FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id "
             "WHERE l.ledger_account_id = :a ORDER BY e.posted_at DESC, l.id DESC"),
-            {"a": account.ledger_account_id})]
+            {"a": ledger_account_id})]
     m = member()
     url: str | None = f"/zona/productos/ahorros/{ids.rentahorrito}/movimientos"
     seen: list[int] = []
@@ -134,13 +142,8 @@ def test_bad_movement_queries_are_spanish_400s(member, seeded, query: str, messa
 
 
 def test_a_cursor_is_bound_to_its_product(member, seeded) -> None:  # noqa: ANN001, F811
-    from db.enrollment import deposit
-
     _creds, ids = seeded
-    with session_scope() as db:
-        account = db.get(SavingsAccount, ids.rentahorrito)
-        for n in range(25):
-            deposit(db, account, Decimal(500 + n), f"Abono {n}")
+    deposits(ids.rentahorrito, 25, "Abono")
     m = member()
     cursor_url = next_link(page_text(m.get(f"/zona/productos/ahorros/{ids.rentahorrito}/movimientos")))
     assert cursor_url
