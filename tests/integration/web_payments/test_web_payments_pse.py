@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
 import requests
 from sqlalchemy import text
 
@@ -508,6 +509,41 @@ def test_a_query_in_flight_at_the_return_is_followed_by_one_more_once_answered(
     for _ in range(3):
         assert m.get(json_url).status_code == 200
     assert _broker_queries() == 2  # once, not per poll
+
+
+def _lose_broker_messages() -> None:
+    from zona_privada.settings import get_settings
+
+    client = redis.Redis.from_url(get_settings().broker_redis_url)
+    client.flushdb()
+    client.close()
+
+
+def test_a_query_lost_after_the_return_is_asked_again_while_the_member_waits(
+        returned: dict[str, Any], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The query the return asked for never comes back (its message lost, its worker
+    killed): the page's poll asks again once it has been unanswered for UNANSWERED_S, not
+    before, and stops once an answer is stored."""
+    from webapp.payments import queue
+
+    monkeypatch.setattr(queue, "UNANSWERED_S", 1)
+    m = returned["m"]
+    json_url = returned["back"].replace("/pse/retorno?", "/pse/retorno.json?")
+    assert m.get(returned["back"]).status_code == 200
+    assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 1  # in flight: not asked again
+    _lose_broker_messages()  # that query's message is lost
+    assert _broker_queries() == 0
+    time.sleep(1.2)
+    assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 1  # unanswered past UNANSWERED_S: asked again
+    assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 1  # and that one is in flight
+    assert query(sandbox, returned["intent_id"]) == "PENDING"  # answered
+    time.sleep(1.2)
+    for _ in range(3):
+        assert m.get(json_url).status_code == 200
+    assert _broker_queries() == 1  # the return's own query was answered: nothing more
 
 
 @pytest.mark.parametrize("forged", [
