@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
+from collections import Counter
 from collections.abc import Callable
 
 from celery import Task, shared_task
@@ -20,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from db.engine import session_scope
 from db.models import PaymentIntent
-from db.payments import processing
+from db.payments import batch, processing
 from db.payments.processing import StepResult
 from db.payments.reconcile import notify_promise_breaches, promise_breaches, reconcile
 from zona_privada.metrics import PROMISE_BREACHES, RECONCILER_REDRIVES, RECONCILER_REVIEWED
+from zona_privada.settings import get_settings
 
 from .faults import fault_point
 
@@ -115,6 +118,77 @@ def enqueue_step(step: str, intent_id: int) -> None:
     STEP_TASKS[step].apply_async(args=[intent_id])
 
 
+# --- savings-only payments in batches (issue 12) -------------------------------------
+#
+# The web does not publish one message per savings payment: it sets a short-lived flag
+# in Redis and publishes an `apply_ready` message only when the flag was not set, so under
+# load a handful of messages a second carry every payment. A drain applies batches
+# (db/payments/batch.py) until a round finds nothing, then clears the flag and looks once
+# more: a payment committed before the flag was cleared (whose web saw the flag and
+# published nothing) is found by that last round; one committed after it finds no flag
+# and publishes. A drain that dies leaves the flag to expire (NUDGE_TTL_MS) and its
+# payments to the next drain or, at their deadline, to the reconciler's per-intent
+# re-drive.
+NUDGE_KEY = "zp:apply:nudge"
+NUDGE_TTL_MS = 250
+# A drain under a steady load hands over to a fresh message after this long, well
+# inside the task time limits.
+DRAIN_MAX_S = 10.0
+
+_nudge_redis: object | None = None
+
+
+def _nudge_client():  # noqa: ANN202 - redis.Redis, imported lazily as the web does
+    global _nudge_redis
+    if _nudge_redis is None:
+        import redis
+
+        # redis-py's pool notices a fork and reconnects in the child.
+        _nudge_redis = redis.Redis.from_url(get_settings().broker_redis_url)
+    return _nudge_redis
+
+
+def nudge_apply() -> None:
+    """After a savings-only intent committed: make sure a drain will look for it."""
+    if _nudge_client().set(NUDGE_KEY, 1, nx=True, px=NUDGE_TTL_MS):
+        apply_ready.apply_async()
+
+
+@shared_task(name="workers.payment_tasks.apply_ready", bind=True, acks_late=True, max_retries=RETRY_MAX)
+def apply_ready(self: Task) -> dict[str, object]:
+    """Apply every ready savings-only intent, a batch per transaction (see nudge_apply)."""
+    limit = max(get_settings().apply_batch, 1)
+    fault_point("apply", "task_start")
+    started = time.monotonic()
+    skip: set[int] = set()
+    outcomes: Counter[str] = Counter()
+    released = False
+    while True:
+        try:
+            with session_scope() as session:
+                done = batch.apply_ready(session, limit=limit, skip=skip)
+                fault_point("apply", "before_commit")
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("transient database error in a batch; retrying", extra={"step": "apply"})
+                raise self.retry(exc=exc, countdown=backoff_s(self.request.retries), max_retries=RETRY_MAX) from exc
+            log.exception("payment batch failed", extra={"step": "apply"})
+            raise
+        fault_point("apply", "after_commit")
+        skip.update(done.failed)
+        outcomes.update(r.outcome.value for r in done.results)
+        outcomes.update(busy=len(done.busy), failed=len(done.failed))
+        if done.claimed == 0:
+            if released:
+                break
+            _nudge_client().delete(NUDGE_KEY)
+            released = True
+        elif time.monotonic() - started > DRAIN_MAX_S:
+            apply_ready.apply_async()
+            break
+    return dict(outcomes)
+
+
 def enqueue_intent(intent_id: int, step: str | None = None) -> str | None:
     """What the web calls AFTER its transaction committed: nudge the intent's next step.
 
@@ -127,7 +201,9 @@ def enqueue_intent(intent_id: int, step: str | None = None) -> str | None:
             if state is None:
                 return None
             step = processing.step_for(state, external=processing.has_external_funding(session, intent_id))
-    if step is not None:
+    if step == "apply" and get_settings().apply_batch > 0:
+        nudge_apply()
+    elif step is not None:
         enqueue_step(step, intent_id)
     return step
 
@@ -141,8 +217,6 @@ def queued_intent_ids() -> set[int] | None:
     """Intents whose step message still waits in the broker's queue (None: a backlog
     too long to read; treat every intent as queued). Read-only: LLEN, then LRANGE."""
     import redis
-
-    from zona_privada.settings import get_settings
 
     from .celery_app import app
 

@@ -50,6 +50,9 @@ class Settings:
     celery_hard_time_limit_s: int
     broker_visibility_timeout_s: int
     worker_concurrency: int
+    # Savings-only payments per batch transaction (db/payments/batch.py); 0: one task and
+    # one transaction per payment, as before issue 12.
+    apply_batch: int
     pse_queue: str                  # the queue of the tasks that wait on PSE (SOAP over the network)
     pse_worker_concurrency: int     # processes of the worker that consumes it
     # Celery's per-task events (what Flower's task list shows). Off by default: they cost
@@ -301,6 +304,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # must dwarf the hard limit; tasks never sleep, deadlines live on the rows.
         broker_visibility_timeout_s=_int(env, "ZONA_BROKER_VISIBILITY_TIMEOUT_S", max(3600, 10 * hard_s)),
         worker_concurrency=_int(env, "ZONA_WORKER_CONCURRENCY", 2),
+        apply_batch=_int(env, "ZONA_APPLY_BATCH", 20),
         pse_queue=env.get("ZONA_PSE_QUEUE", "pse"),
         pse_worker_concurrency=_int(env, "ZONA_PSE_WORKER_CONCURRENCY", 4),
         celery_task_events=_flag(env, "ZONA_CELERY_TASK_EVENTS"),

@@ -162,6 +162,34 @@ _APPLIED_WITH_RECEIPT_SQL = text(f"""
         failure_reason = NULL, receipt_number = (SELECT last_number FROM receipt)
     WHERE id = :id
     RETURNING receipt_number""")
+# A batch (db/payments/batch.py) applies its intents first and numbers them all at its
+# end, so that the counter's lock is held for one statement and the commit, not for
+# the whole batch.
+_APPLIED_UNNUMBERED_SQL = text(f"""
+    UPDATE payment_intents
+    SET state = '{IntentState.APPLIED.value}', state_changed_at = :now, applied_at = :now, step_deadline_at = NULL,
+        failure_reason = NULL
+    WHERE id = :id""")
+_NUMBER_RECEIPTS_SQL = text("""
+    WITH receipt AS (
+        INSERT INTO receipt_counters (series, last_number) VALUES (:series, :n)
+        ON CONFLICT (series) DO UPDATE SET last_number = receipt_counters.last_number + :n
+        RETURNING last_number
+    )
+    UPDATE payment_intents p SET receipt_number = (SELECT last_number FROM receipt) - :n + o.ord
+    FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS o(id, ord)
+    WHERE p.id = o.id
+    RETURNING p.id, p.receipt_number""")
+
+
+def number_receipts(session: Session, intent_ids: list[int]) -> dict[int, int]:
+    """Gapless receipt numbers for intents applied unnumbered in this transaction, in the
+    order given; ONE statement, the last before COMMIT (the counter's lock)."""
+    if not intent_ids:
+        return {}
+    rows = session.execute(_NUMBER_RECEIPTS_SQL, {"series": RECEIPT_SERIES, "n": len(intent_ids),
+                                                  "ids": intent_ids}).all()
+    return {intent_id: number for intent_id, number in rows}
 
 
 def _move(
@@ -262,10 +290,12 @@ def _lock_and_check(session: Session, intent: IntentRow, *, today: date, setting
 
 
 def apply_intent(
-    session: Session, intent_id: int, *, now: datetime | None = None, settings: Settings | None = None
+    session: Session, intent_id: int, *, now: datetime | None = None, settings: Settings | None = None,
+    numbered: bool = True,
 ) -> StepResult:
     """Savings-only: created → applied in this one transaction, or → rejected with the
-    failed requirement's reason ("Saldo insuficiente") and nothing posted."""
+    failed requirement's reason ("Saldo insuficiente") and nothing posted. `numbered`
+    False leaves the receipt number to the caller's `number_receipts` before its commit."""
     settings = settings or get_settings()
     now = now or utcnow()
     intent = _lock_expecting(session, intent_id, Step.APPLY)
@@ -277,7 +307,7 @@ def apply_intent(
     if locked.failure_reason is not None:
         return _reject(session, Step.APPLY, intent, locked.failure_reason, now)
     _book(session, Step.APPLY, intent, locked, now)
-    return _finish_applied(session, Step.APPLY, intent, now)
+    return _finish_applied(session, Step.APPLY, intent, now, numbered=numbered)
 
 
 def _reject(session: Session, step: Step, intent: IntentRow, reason: str, now: datetime) -> StepResult:
@@ -402,7 +432,8 @@ def _reschedule(
     return True
 
 
-def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime, *, late: bool = False) -> StepResult:
+def _finish_applied(session: Session, step: Step, intent: IntentRow, now: datetime, *, late: bool = False,
+                    numbered: bool = True) -> StepResult:
     # The intent goes from the state the step expects straight to applied in this commit
     # (no stored `applying`: see IntentState). A late approval comes from an end state
     # instead (LATE_APPROVAL_TRANSITIONS), never through a step.
@@ -415,9 +446,12 @@ def _finish_applied(session: Session, step: Step, intent: IntentRow, now: dateti
     _audit(session, intent, "payment_applied", {"total": str(intent.total_amount)})
     # The receipt e-mail is composed from the stored rows when it is sent, not here.
     outbox.enqueue_receipt(session, intent_id=intent.id, member_id=intent.member_id)
-    number = session.execute(_APPLIED_WITH_RECEIPT_SQL, {"id": intent.id, "now": now, "series": RECEIPT_SERIES}
-                             ).scalar_one()
-    log.info("payment intent applied", extra={"payment_intent_id": intent.id, "receipt_number": number})
+    if numbered:
+        number = session.execute(_APPLIED_WITH_RECEIPT_SQL, {"id": intent.id, "now": now, "series": RECEIPT_SERIES}
+                                 ).scalar_one()
+        log.info("payment intent applied", extra={"payment_intent_id": intent.id, "receipt_number": number})
+    else:
+        session.execute(_APPLIED_UNNUMBERED_SQL, {"id": intent.id, "now": now})
     observe_applied(session, intent.created_at, now)  # recorded at commit, no database work
     return StepResult(intent.id, Outcome.APPLIED, IntentState.APPLIED)
 
@@ -652,5 +686,5 @@ def has_external_funding(session: Session, intent_id: int) -> bool:
 
 __all__ = [
     "Outcome", "StepResult", "apply_intent", "expire_if_overdue", "lock_intent", "mark_funded",
-    "place_holds", "release_intent", "settle_intent", "step_for",
+    "number_receipts", "place_holds", "release_intent", "settle_intent", "step_for",
 ]

@@ -139,3 +139,36 @@ def applied_payment(member_id: int, obligation_id: int, account_id: int) -> int:
     with session_scope() as db:
         apply_intent(db, intent_id)
     return intent_id
+
+
+def member_with_loans(n_loans: int, affordable: int, minimum: Decimal) -> tuple[int, int, list[int], Decimal]:
+    """A new member with `n_loans` equal loans just disbursed and a Rentadiario holding
+    its minimum plus `affordable` first installments: (member, account, loans, installment)."""
+    from datetime import datetime
+
+    from db import chart
+    from db.enrollment import MemberData, deposit, disburse_loan, enroll_member, ensure_paying_entity, open_savings_account
+    from db.models import SavingsProduct
+    from domain.bogota_calendar import BOGOTA, add_months, bogota_date
+
+    today = bogota_date(datetime.now(BOGOTA))  # the day the app lives in, not the machine's UTC date
+    with session_scope() as session:
+        chart.ensure_chart(session)
+        entity = ensure_paying_entity(session, "999", "PRUEBAS", Decimal("1.0000"))
+        member = enroll_member(session, MemberData("CC", "900200200", "Prueba", "Concurrencia", "3000000000",
+                                                   "prueba@example.coop", Decimal("4000000"), add_months(today, -24)),
+                               entity)
+        rentadiario = open_savings_account(session, member, SavingsProduct.RENTADIARIO, number="RD-900200200",
+                                           minimum_balance=minimum, gmf_exempt=True, opened_on=today)
+        sink = open_savings_account(session, member, SavingsProduct.RENTAHORRITO, number="RH-900200200",
+                                    minimum_balance=Decimal("0"), gmf_exempt=False, opened_on=today)
+        loans = [
+            disburse_loan(session, member, number=f"CRE-900200200-{n}", product_name="Crédito de prueba",
+                          amount=Decimal("100000"), ea_rate=Decimal("0.12"), late_ea_rate=Decimal("0.2"),
+                          term_months=12, disbursement_date=today, first_due=add_months(today, 1), into=sink)
+            for n in range(n_loans)
+        ]
+        installment = loans[0].installments[0].total
+        assert all(loan.installments[0].total == installment for loan in loans)
+        deposit(session, rentadiario, minimum + affordable * installment, "Consignación de prueba")
+        return member.id, rentadiario.id, [loan.id for loan in loans], installment

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import sessionmaker
 
-from db import chart
 from db.engine import session_scope
-from db.enrollment import MemberData, deposit, disburse_loan, enroll_member, ensure_paying_entity, open_savings_account
 from db.ledger import balance
-from db.models import Installment, PaymentIntent, SavingsProduct
+from db.models import Installment, PaymentIntent
 from db.payments.intents import create_intent
 from db.payments.processing import Outcome, apply_intent
-from domain.bogota_calendar import BOGOTA, add_months, bogota_date
 from zona_privada.settings import get_settings
 
-from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, new_key
+from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, member_with_loans, new_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,32 +28,8 @@ THREADS = 24
 MINIMUM = Decimal("10000")
 
 
-def make_member_with_loans() -> tuple[int, int, list[int], Decimal]:
-    today = bogota_date(datetime.now(BOGOTA))  # the day the app lives in, not the machine's UTC date
-    with session_scope() as session:
-        chart.ensure_chart(session)
-        entity = ensure_paying_entity(session, "999", "PRUEBAS", Decimal("1.0000"))
-        member = enroll_member(session, MemberData("CC", "900200200", "Prueba", "Concurrencia", "3000000000",
-                                                   "prueba@example.coop", Decimal("4000000"), add_months(today, -24)),
-                               entity)
-        rentadiario = open_savings_account(session, member, SavingsProduct.RENTADIARIO, number="RD-900200200",
-                                           minimum_balance=MINIMUM, gmf_exempt=True, opened_on=today)
-        sink = open_savings_account(session, member, SavingsProduct.RENTAHORRITO, number="RH-900200200",
-                                    minimum_balance=Decimal("0"), gmf_exempt=False, opened_on=today)
-        loans = [
-            disburse_loan(session, member, number=f"CRE-900200200-{n}", product_name="Crédito de prueba",
-                          amount=Decimal("100000"), ea_rate=Decimal("0.12"), late_ea_rate=Decimal("0.2"),
-                          term_months=12, disbursement_date=today, first_due=add_months(today, 1), into=sink)
-            for n in range(N_INTENTS)
-        ]
-        installment = loans[0].installments[0].total
-        assert all(l.installments[0].total == installment for l in loans)
-        deposit(session, rentadiario, MINIMUM + N_AFFORDABLE * installment, "Consignación de prueba")
-        return member.id, rentadiario.id, [l.id for l in loans], installment
-
-
 def test_two_hundred_concurrent_intents_exactly_120_applied(clean_db: str) -> None:
-    member_id, account_id, loan_ids, x = make_member_with_loans()
+    member_id, account_id, loan_ids, x = member_with_loans(N_INTENTS, N_AFFORDABLE, MINIMUM)
     intent_ids = []
     with session_scope() as session:
         for loan_id in loan_ids:

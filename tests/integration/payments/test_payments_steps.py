@@ -3,6 +3,7 @@ their real code), the two-phase holds, and the reconciler's re-drive, backoff, S
 LOCKED and half-hour alert."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import timedelta
@@ -21,6 +22,7 @@ from db.payments.reconcile import promise_breaches, reconcile
 from db.seed import bogota_today
 from domain.money import gmf
 from workers import payment_tasks
+from zona_privada.settings import get_settings
 
 from tests.support.payments import assert_applied_exactly_once, assert_ledger_balanced, available, balances_of, new_key, snapshot, one_intent
 
@@ -94,7 +96,23 @@ def test_alert_for_intents_older_than_the_promise(demo, caplog) -> None:  # noqa
         assert promise_breaches(session) == []
 
 
-def test_enqueue_intent_sends_the_apply_step_once_committed(demo, redis_client) -> None:  # noqa: ANN001
+def test_enqueue_intent_nudges_one_drain_that_applies_and_clears_the_flag(demo, redis_client) -> None:  # noqa: ANN001
+    first, _ = one_intent(demo)
+    second, _ = one_intent(demo, obligation_id=demo.aportes_id)
+    assert payment_tasks.enqueue_intent(first) == "apply"
+    assert payment_tasks.enqueue_intent(second) == "apply"  # coalesced with the first nudge
+    (message,) = queued_messages(redis_client)
+    assert message["headers"]["task"] == "workers.payment_tasks.apply_ready"
+    assert redis_client.exists(payment_tasks.NUDGE_KEY)
+    assert payment_tasks.apply_ready() == {"applied": 2, "busy": 0, "failed": 0}
+    assert not redis_client.exists(payment_tasks.NUDGE_KEY)  # the next commit publishes again
+    assert_applied_exactly_once([first, second])
+    assert payment_tasks.apply_ready() == {"busy": 0, "failed": 0}  # a duplicate drain: nothing
+
+
+def test_enqueue_intent_without_batches_sends_the_apply_step(demo, redis_client, monkeypatch) -> None:  # noqa: ANN001
+    settings = dataclasses.replace(get_settings(), apply_batch=0)
+    monkeypatch.setattr(payment_tasks, "get_settings", lambda: settings)
     intent_id, _ = one_intent(demo)
     assert payment_tasks.enqueue_intent(intent_id) == "apply"
     (message,) = queued_messages(redis_client)
