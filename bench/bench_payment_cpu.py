@@ -116,16 +116,23 @@ def group_cpu_s(leader_pid: int) -> float:
     return total
 
 
-def celery_phase(intent_ids: list[int], concurrency: int, pool: str) -> None:
-    """The same applies run by a real Celery worker (prefork, the app's settings, task
-    events on as when Flower watches): CPU of the worker's whole process group per
-    payment, i.e. apply_intent plus everything Celery does around it."""
+def postgres_cpu_s() -> float:
+    """CPU seconds of every PostgreSQL process alive now (the server's, whichever database)."""
+    return sum(bp.pid_cpu_s(pid) for pid in bp.CpuMeter({})._postgres_pids())
+
+
+def celery_phase(intent_ids: list[int], concurrency: int, pool: str, rate: float | None) -> None:
+    """The same applies run by a real Celery worker (prefork, the app's settings): CPU of
+    the worker's whole process group per payment, i.e. apply_intent plus everything
+    Celery does around it. Nudged as the web nudges (`enqueue_intent`: one message per
+    payment with ZONA_APPLY_BATCH=0, coalesced drains otherwise), all at once or paced
+    at `rate` per second (a steady flow makes small batches, as in production)."""
     import redis as redis_lib
     from sqlalchemy import text
 
     from db.engine import session_scope
     from tests.processes import start_worker
-    from workers.payment_tasks import enqueue_step
+    from workers.payment_tasks import enqueue_intent
     from zona_privada.settings import get_settings
 
     redis_lib.Redis.from_url(get_settings().broker_url).flushdb()
@@ -140,9 +147,11 @@ def celery_phase(intent_ids: list[int], concurrency: int, pool: str) -> None:
 
     try:
         time.sleep(6)  # booted and idle
-        before, t0 = cpu_s(), time.perf_counter()
-        for intent_id in intent_ids:
-            enqueue_step("apply", intent_id)
+        before, pg_before, t0 = cpu_s(), postgres_cpu_s(), time.perf_counter()
+        for n, intent_id in enumerate(intent_ids):
+            if rate:
+                time.sleep(max(0.0, t0 + n / rate - time.perf_counter()))
+            enqueue_intent(intent_id, "apply")
 
         def pending() -> int:
             with session_scope() as db:
@@ -152,9 +161,12 @@ def celery_phase(intent_ids: list[int], concurrency: int, pool: str) -> None:
         while pending() and time.perf_counter() - t0 < 300:
             time.sleep(0.2)
         elapsed, used = time.perf_counter() - t0, cpu_s() - before
+        pg_used = postgres_cpu_s() - pg_before
         bp.log(f"  Celery worker  {len(intent_ids)} applies in {elapsed:.1f} s ({len(intent_ids) / elapsed:.0f}/s, "
-               f"{pool} x{concurrency}) | worker CPU {1000 * used / len(intent_ids):.2f} ms per payment "
-               f"(parent + children; includes beat-less idle polling)")
+               f"{pool} x{concurrency}, ZONA_APPLY_BATCH={get_settings().apply_batch}, "
+               f"{f'paced at {rate:g}/s' if rate else 'all at once'}) | worker CPU {1000 * used / len(intent_ids):.2f} ms per payment "
+               f"(parent + children; includes beat-less idle polling) | PostgreSQL CPU "
+               f"{1000 * pg_used / len(intent_ids):.2f} ms per payment")
     finally:
         for worker in workers:
             worker.stop()
@@ -168,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--celery", action="store_true",
                    help="apply half of the payments through a real Celery worker instead, and compare")
     p.add_argument("--worker-concurrency", type=int, default=2)
+    p.add_argument("--celery-rate", type=float, default=None,
+                   help="with --celery: nudge the payments at this rate per second instead of all at once")
     p.add_argument("--worker-pool", choices=["prefork", "solo", "threads"], default="prefork",
                    help="solo: --worker-concurrency single-process workers")
     p.add_argument("--finalizar", type=int, default=0,
@@ -220,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.finalizar:
             finalizar_phase(web_payers, args.profile)
 
+        # The worker's half is applied last: a batch drain takes every ready intent.
+        for_celery: list[int] = []
         if args.celery:
             half = len(created) // 2
-            celery_phase(created[half:], args.worker_concurrency, args.worker_pool)
-            created = created[:half]
+            created, for_celery = created[:half], created[half:]
 
         profiler = cProfile.Profile(time.process_time) if args.profile else None
         wall, cpu, stmts = [], [], []
@@ -247,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             bp.log("  WARNING: not every payment was applied")
         if profiler:
             pstats.Stats(profiler).sort_stats(os.environ.get("ZONA_PROFILE_SORT", "cumulative")).print_stats(args.profile)
+        if for_celery:
+            celery_phase(for_celery, args.worker_concurrency, args.worker_pool, args.celery_rate)
     finally:
         from db.engine import reset_engine
 

@@ -131,9 +131,10 @@ def enqueue_step(step: str, intent_id: int) -> None:
 # re-drive.
 NUDGE_KEY = "zp:apply:nudge"
 NUDGE_TTL_MS = 250
-# A drain under a steady load hands over to a fresh message after this long, well
-# inside the task time limits.
-DRAIN_MAX_S = 10.0
+# A drain under a steady load hands over to a fresh message after this long: well
+# inside the task time limits, and other tasks of the queue (a one-time code's message)
+# never wait behind a drain for longer.
+DRAIN_MAX_S = 3.0
 
 _nudge_redis: object | None = None
 
@@ -162,7 +163,7 @@ def apply_ready(self: Task) -> dict[str, object]:
     started = time.monotonic()
     skip: set[int] = set()
     outcomes: Counter[str] = Counter()
-    released = False
+    released = helped = False
     while True:
         try:
             with session_scope() as session:
@@ -175,6 +176,12 @@ def apply_ready(self: Task) -> dict[str, object]:
             log.exception("payment batch failed", extra={"step": "apply"})
             raise
         fault_point("apply", "after_commit")
+        if done.claimed == limit and not helped:
+            # A full batch: more are waiting than one drain takes at once, so ask another
+            # worker process to share them (it asks the next one if it finds a full batch
+            # too); without it a backlog nudged once would be applied by one process.
+            apply_ready.apply_async()
+            helped = True
         skip.update(done.failed)
         outcomes.update(r.outcome.value for r in done.results)
         outcomes.update(busy=len(done.busy), failed=len(done.failed))

@@ -34,8 +34,10 @@ log = logging.getLogger(__name__)
 
 # Ready: created, every funding attempt from savings (an intent with a PSE attempt takes
 # the hold path). Oldest deadline first, through the open intents' partial index.
+# The claim also sets this transaction's lock_timeout (below), one round trip less per
+# batch; with nothing claimed nothing waits, so nothing needs it.
 _CLAIM_READY_SQL = text(f"""
-    SELECT i.id FROM payment_intents i
+    SELECT i.id, set_config('lock_timeout', :lock_wait, true) FROM payment_intents i
     WHERE i.state = '{IntentState.CREATED.value}'
       AND NOT EXISTS (SELECT 1 FROM funding_attempts a
                       WHERE a.intent_id = i.id AND a.kind = '{AttemptKind.PSE.value}')
@@ -68,8 +70,8 @@ def apply_ready(session: Session, *, limit: int, skip: Iterable[int] = (), now: 
     """Claim and apply up to `limit` ready savings-only intents in the caller's transaction
     (the caller commits). `skip`: intents this caller already failed, not claimed again."""
     settings = settings or get_settings()
-    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
-    ids = list(session.execute(_CLAIM_READY_SQL, {"limit": limit, "skip": list(skip)}).scalars())
+    ids = list(session.execute(_CLAIM_READY_SQL, {"limit": limit, "skip": list(skip), "lock_wait": LOCK_WAIT}
+                               ).scalars())
     batch = Batch(claimed=len(ids))
     for intent_id in ids:
         try:
@@ -93,9 +95,10 @@ def apply_ready(session: Session, *, limit: int, skip: Iterable[int] = (), now: 
             batch.failed.append(intent_id)
             continue
         batch.results.append(result)
-    # The counter waits as any payment does: its lock is last and held only to commit.
-    session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
-    batch.receipts = number_receipts(session, batch.applied)
+    if batch.applied:
+        # The counter waits as any payment does: its lock is last and held only to commit.
+        session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+        batch.receipts = number_receipts(session, batch.applied)
     for intent_id, number in batch.receipts.items():
         log.info("payment intent applied", extra={"payment_intent_id": intent_id, "receipt_number": number})
     return batch

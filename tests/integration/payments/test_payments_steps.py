@@ -110,6 +110,17 @@ def test_enqueue_intent_nudges_one_drain_that_applies_and_clears_the_flag(demo, 
     assert payment_tasks.apply_ready() == {"busy": 0, "failed": 0}  # a duplicate drain: nothing
 
 
+def test_a_drain_that_finds_a_full_batch_asks_one_more_process_to_share(demo, redis_client, monkeypatch) -> None:  # noqa: ANN001
+    settings = dataclasses.replace(get_settings(), apply_batch=1)
+    monkeypatch.setattr(payment_tasks, "get_settings", lambda: settings)
+    first, _ = one_intent(demo)
+    second, _ = one_intent(demo, obligation_id=demo.aportes_id)
+    assert payment_tasks.apply_ready() == {"applied": 2, "busy": 0, "failed": 0}
+    # Its first batch was full: one helper was asked for (once, not per full batch).
+    assert [m["headers"]["task"] for m in queued_messages(redis_client)] == ["workers.payment_tasks.apply_ready"]
+    assert_applied_exactly_once([first, second])
+
+
 def test_enqueue_intent_without_batches_sends_the_apply_step(demo, redis_client, monkeypatch) -> None:  # noqa: ANN001
     settings = dataclasses.replace(get_settings(), apply_batch=0)
     monkeypatch.setattr(payment_tasks, "get_settings", lambda: settings)
