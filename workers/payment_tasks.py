@@ -235,12 +235,21 @@ def queued_intent_ids() -> set[int] | None:
         if sum(client.llen(queue) for queue in queues) > QUEUE_SCAN_MAX:
             return None
         queued: set[int] = set()
+        drain_waiting = False
         for queue in queues:
             for raw in client.lrange(queue, 0, QUEUE_SCAN_MAX):
                 headers = json.loads(raw).get("headers") or {}
                 if headers.get("task") in STEP_TASK_NAMES:
                     # Kombu keeps the task's arguments readable in `argsrepr` ("[42]").
                     queued.update(int(a) for a in json.loads(headers.get("argsrepr") or "[]"))
+                drain_waiting = drain_waiting or headers.get("task") == apply_ready.name
+        if drain_waiting:
+            # A waiting drain will apply every ready savings payment: none is lost.
+            with session_scope() as session:
+                ready = batch.ready_ids(session, limit=QUEUE_SCAN_MAX + 1)
+            if len(ready) > QUEUE_SCAN_MAX:
+                return None
+            queued.update(ready)
         return queued
     finally:
         client.close()

@@ -34,17 +34,25 @@ log = logging.getLogger(__name__)
 
 # Ready: created, every funding attempt from savings (an intent with a PSE attempt takes
 # the hold path). Oldest deadline first, through the open intents' partial index.
+_READY = f"""
+    i.state = '{IntentState.CREATED.value}'
+    AND NOT EXISTS (SELECT 1 FROM funding_attempts a
+                    WHERE a.intent_id = i.id AND a.kind = '{AttemptKind.PSE.value}')"""
 # The claim also sets this transaction's lock_timeout (below), one round trip less per
 # batch; with nothing claimed nothing waits, so nothing needs it.
 _CLAIM_READY_SQL = text(f"""
     SELECT i.id, set_config('lock_timeout', :lock_wait, true) FROM payment_intents i
-    WHERE i.state = '{IntentState.CREATED.value}'
-      AND NOT EXISTS (SELECT 1 FROM funding_attempts a
-                      WHERE a.intent_id = i.id AND a.kind = '{AttemptKind.PSE.value}')
-      AND i.id <> ALL(CAST(:skip AS bigint[]))
+    WHERE {_READY} AND i.id <> ALL(CAST(:skip AS bigint[]))
     ORDER BY i.step_deadline_at, i.id
     LIMIT :limit
     FOR UPDATE OF i SKIP LOCKED""")
+_READY_IDS_SQL = text(f"SELECT i.id FROM payment_intents i WHERE {_READY} LIMIT :limit")
+
+
+def ready_ids(session: Session, *, limit: int) -> list[int]:
+    """The savings-only intents a drain would take (read, not claimed): what a drain
+    message waiting in the broker will apply."""
+    return list(session.execute(_READY_IDS_SQL, {"limit": limit}).scalars())
 
 # A lock held by another batch longer than this is given up (the intent waits a round).
 LOCK_WAIT = "250ms"
@@ -104,4 +112,4 @@ def apply_ready(session: Session, *, limit: int, skip: Iterable[int] = (), now: 
     return batch
 
 
-__all__ = ["Batch", "apply_ready"]
+__all__ = ["Batch", "apply_ready", "ready_ids"]

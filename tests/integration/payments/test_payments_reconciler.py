@@ -222,7 +222,22 @@ def test_alerts_do_not_roll_back_with_the_claim(demo, redis_client, caplog) -> N
     assert payment_tasks.reconcile_payments()["alerts"] == [intent_id]
 
 
-def test_no_renudge_of_a_message_that_is_only_queued(demo, redis_client) -> None:  # noqa: ANN001
+def test_a_waiting_drain_covers_every_ready_savings_payment_until_it_is_lost(demo, redis_client) -> None:  # noqa: ANN001
+    first, _ = one_intent(demo)
+    payment_tasks.enqueue_intent(first)  # a drain message waits in the broker (no worker here)
+    second, _ = one_intent(demo, demo.aportes_id)  # nudge coalesced: the same drain will take it
+    with session_scope() as session:
+        session.execute(update(PaymentIntent).values(step_deadline_at=utcnow() - timedelta(seconds=5)))
+    assert payment_tasks.reconcile_payments()["redriven"] == []
+    redis_client.delete("celery")  # the drain message is lost
+    assert sorted(payment_tasks.reconcile_payments()["redriven"]) == sorted([first, second])
+    messages = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("celery", 0, -1)]
+    assert sorted(messages) == sorted([f"[{first}]", f"[{second}]"])  # re-driven one by one
+
+
+def test_no_renudge_of_a_message_that_is_only_queued(demo, redis_client, monkeypatch) -> None:  # noqa: ANN001
+    settings = dataclasses.replace(get_settings(), apply_batch=0)  # one message per payment
+    monkeypatch.setattr(payment_tasks, "get_settings", lambda: settings)
     queued, _ = one_intent(demo)
     payment_tasks.enqueue_intent(queued)  # its message waits in the broker (no worker here)
     lost, _ = one_intent(demo, demo.aportes_id)  # its message was lost
