@@ -123,10 +123,10 @@ def enqueue_step(step: str, intent_id: int) -> None:
 # The web does not publish one message per savings payment: it sets a short-lived flag
 # in Redis and publishes an `apply_ready` message only when the flag was not set, so under
 # load a handful of messages a second carry every payment. A drain applies batches
-# (db/payments/batch.py) until a round finds nothing, then clears the flag and looks once
-# more: a payment committed before the flag was cleared (whose web saw the flag and
-# published nothing) is found by that last round; one committed after it finds no flag
-# and publishes. A drain that dies leaves the flag to expire (NUDGE_TTL_MS) and its
+# (db/payments/batch.py); once a round is not full it has caught up: it clears the flag
+# and goes on until a round finds nothing. A payment committed before the flag was
+# cleared (whose web saw the flag and published nothing) is found by a round after the
+# clearing; one committed after it finds no flag and publishes. A drain that dies leaves the flag to expire (NUDGE_TTL_MS) and its
 # payments to the next drain or, at their deadline, to the reconciler's per-intent
 # re-drive.
 NUDGE_KEY = "zp:apply:nudge"
@@ -185,9 +185,10 @@ def apply_ready(self: Task) -> dict[str, object]:
         skip.update(done.failed)
         outcomes.update(r.outcome.value for r in done.results)
         outcomes.update(busy=len(done.busy), failed=len(done.failed))
-        if done.claimed == 0:
-            if released:
-                break
+        if done.claimed == 0 and released:
+            break
+        if done.claimed < limit and not released:
+            # Caught up: clear the flag now; the next round is the look after it.
             _nudge_client().delete(NUDGE_KEY)
             released = True
         elif time.monotonic() - started > DRAIN_MAX_S:
