@@ -80,6 +80,26 @@ def _live_temp_key_hash(cred: Credential | None, now: datetime) -> str | None:
     return cred.temp_key_hash
 
 
+def _count_attempt(cred: Credential, ok: bool, *, now: datetime, lockout_threshold: int,
+                   lockout_duration_s: int) -> LoginResult:
+    """The key's counter and lock, shared by the login and by a logged-in member typing
+    the key again (so that form is no way around the lockout). The caller holds the
+    credential's row lock: concurrent attempts count one by one."""
+    if cred.locked_until is not None and cred.locked_until > now:
+        return LoginResult.LOCKED
+    if cred.locked_until is not None:  # the lock has run out: a fresh count starts
+        cred.locked_until = None
+        cred.failed_attempts = 0
+    if ok:
+        cred.failed_attempts = 0
+        return LoginResult.SUCCEEDED
+    cred.failed_attempts += 1
+    if cred.failed_attempts >= lockout_threshold:
+        cred.locked_until = now + timedelta(seconds=lockout_duration_s)
+        return LoginResult.LOCKED_NOW
+    return LoginResult.FAILED
+
+
 def attempt_login(
     session: Session,
     document_type: str,
@@ -106,23 +126,18 @@ def attempt_login(
     if member is None or cred is None:
         return LoginOutcome(LoginResult.FAILED)
 
-    if cred.locked_until is not None and cred.locked_until > now:
+    counted = _count_attempt(cred, password_ok or temp_ok, now=now, lockout_threshold=lockout_threshold,
+                             lockout_duration_s=lockout_duration_s)
+    if counted is LoginResult.LOCKED:
         return LoginOutcome(LoginResult.LOCKED, member_id=member.id, locked_until=cred.locked_until)
-    if cred.locked_until is not None:  # the lock has run out: a fresh count starts
-        cred.locked_until = None
-        cred.failed_attempts = 0
-
-    if not (password_ok or temp_ok):
-        cred.failed_attempts += 1
-        if cred.failed_attempts >= lockout_threshold:
-            cred.locked_until = now + timedelta(seconds=lockout_duration_s)
-            return LoginOutcome(LoginResult.LOCKED_NOW, member_id=member.id, failed_attempts=cred.failed_attempts,
-                                locked_until=cred.locked_until, email=member.email, full_name=member.full_name)
+    if counted is LoginResult.LOCKED_NOW:
+        return LoginOutcome(LoginResult.LOCKED_NOW, member_id=member.id, failed_attempts=cred.failed_attempts,
+                            locked_until=cred.locked_until, email=member.email, full_name=member.full_name)
+    if counted is LoginResult.FAILED:
         return LoginOutcome(LoginResult.FAILED, member_id=member.id, failed_attempts=cred.failed_attempts)
 
     used_temp = temp_ok and not password_ok
     previous_at, previous_ip = cred.last_login_at, cred.last_login_ip
-    cred.failed_attempts = 0
     cred.last_login_at = now
     cred.last_login_ip = (ip or "")[:45] or None
     if used_temp:
@@ -220,32 +235,15 @@ def security_choice(session: Session, member_id: int) -> tuple[str | None, str |
     return (cred.security_image, cred.security_phrase) if cred else (None, None)
 
 
-class KeyCheck(enum.StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    LOCKED = "locked"  # already locked: the key was not even looked at
-    LOCKED_NOW = "locked_now"  # this failure reached the threshold
-
-
 def confirm_key(session: Session, member_id: int, secret: str, *, now: datetime, lockout_threshold: int,
-                lockout_duration_s: int) -> tuple[KeyCheck, datetime | None]:
-    """A logged-in member types their key again to confirm a sensitive change. The same
-    counter and lock as the login: wrong keys here count towards the lockout, so this
-    form is no way around it. Nothing of the login (last access) is touched."""
+                lockout_duration_s: int) -> LoginResult:
+    """A logged-in member types their key again to confirm a sensitive change: the
+    login's counter and lock (`_count_attempt`); nothing of the login (last access) is
+    touched."""
     cred = session.execute(select(Credential).where(Credential.member_id == member_id).with_for_update()
                            ).scalar_one_or_none()
     if cred is None:
-        return KeyCheck.FAILED, None
+        return LoginResult.FAILED
     ok = verify_secret(cred.password_hash, secret)
-    if cred.locked_until is not None and cred.locked_until > now:
-        return KeyCheck.LOCKED, cred.locked_until
-    if cred.locked_until is not None:
-        cred.locked_until, cred.failed_attempts = None, 0
-    if ok:
-        cred.failed_attempts = 0
-        return KeyCheck.OK, None
-    cred.failed_attempts += 1
-    if cred.failed_attempts >= lockout_threshold:
-        cred.locked_until = now + timedelta(seconds=lockout_duration_s)
-        return KeyCheck.LOCKED_NOW, cred.locked_until
-    return KeyCheck.FAILED, None
+    return _count_attempt(cred, ok, now=now, lockout_threshold=lockout_threshold,
+                          lockout_duration_s=lockout_duration_s)

@@ -9,7 +9,7 @@ from flask import current_app, redirect, request, url_for
 
 from db import audit, credentials
 from db.audit import Requester
-from db.credentials import KeyCheck
+from db.credentials import LoginResult
 from db.engine import session_scope
 from db.zone.personal import change_contact, personal_data
 from domain.contact_rules import ContactError, read_contact
@@ -67,15 +67,15 @@ def change():  # noqa: ANN201
     requester = Requester(ip=request.remote_addr, user_agent=request.user_agent.string)
     now = datetime.now(timezone.utc)
     with session_scope() as db:
-        check, _until = credentials.confirm_key(db, member_id, secret, now=now,
+        check = credentials.confirm_key(db, member_id, secret, now=now,
                                                 lockout_threshold=settings.lockout_threshold,
                                                 lockout_duration_s=settings.lockout_duration_s)
-        if check is KeyCheck.OK:
+        if check is LoginResult.SUCCEEDED:
             changed, notices = change_contact(db, member_id, contact, requester=requester, now=now)
         else:
             audit.record(db, "personal_data_key_failed", requester, member_id=member_id, result=check.value)
-    if check is not KeyCheck.OK:
-        locked = check in (KeyCheck.LOCKED, KeyCheck.LOCKED_NOW)
+    if check is not LoginResult.SUCCEEDED:
+        locked = check in (LoginResult.LOCKED, LoginResult.LOCKED_NOW)
         return _page(error=_lock_message() if locked else MSG_BAD_KEY, error_field="clave", typed=typed,
                      status=403 if locked else 401)
     for message_id in notices:
