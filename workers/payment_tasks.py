@@ -126,9 +126,9 @@ def enqueue_step(step: str, intent_id: int) -> None:
 # (db/payments/batch.py); once a round is not full it has caught up: it clears the flag
 # and goes on until a round finds nothing. A payment committed before the flag was
 # cleared (whose web saw the flag and published nothing) is found by a round after the
-# clearing; one committed after it finds no flag and publishes. A drain that dies leaves the flag to expire (NUDGE_TTL_MS) and its
-# payments to the next drain or, at their deadline, to the reconciler's per-intent
-# re-drive.
+# clearing; one committed after it finds no flag and publishes. A drain that dies leaves
+# the flag to expire (NUDGE_TTL_MS) and its payments to the next drain or, at their
+# deadline, to the reconciler's per-intent re-drive.
 NUDGE_KEY = "zp:apply:nudge"
 NUDGE_TTL_MS = 250
 # A drain under a steady load hands over to a fresh message after this long: well

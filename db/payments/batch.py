@@ -54,6 +54,7 @@ def ready_ids(session: Session, *, limit: int) -> list[int]:
     message waiting in the broker will apply."""
     return list(session.execute(_READY_IDS_SQL, {"limit": limit}).scalars())
 
+
 # A lock held by another batch longer than this is given up (the intent waits a round).
 LOCK_WAIT = "250ms"
 # SQLSTATEs of a lock given up: lock_not_available (lock_timeout), deadlock_detected.

@@ -189,6 +189,8 @@ def number_receipts(session: Session, intent_ids: list[int]) -> dict[int, int]:
         return {}
     rows = session.execute(_NUMBER_RECEIPTS_SQL, {"series": RECEIPT_SERIES, "n": len(intent_ids),
                                                   "ids": intent_ids}).all()
+    if len(rows) != len(intent_ids):  # the counter moved by n: fewer rows would leave a gap
+        raise RuntimeError(f"receipt numbers for {len(rows)} of {len(intent_ids)} intents")
     return {intent_id: number for intent_id, number in rows}
 
 
