@@ -61,9 +61,12 @@ class PaymentIntent(Base):
     __table_args__ = (
         UniqueConstraint("member_id", "idempotency_key", name="uq_payment_intents_member_key"),
         CheckConstraint("total_amount > 0", name="total_positive"),
-        # The reconciler's scan: open intents (those a step starts from) by deadline; the
-        # predicate comes from the step table (a test compares it with the database's).
-        Index("ix_payment_intents_pending_deadline", "step_deadline_at", postgresql_where=text(OPEN_STATES_PREDICATE)),
+        # The reconciler's scan and the savings drain's claim: open intents (those a step
+        # starts from) in (deadline, id) order, the claim's ORDER BY, so its LIMIT stops
+        # early (migration 0016); the predicate comes from the step table (a test compares
+        # it with the database's).
+        Index("ix_payment_intents_pending_deadline", "step_deadline_at", "id",
+              postgresql_where=text(OPEN_STATES_PREDICATE)),
         # `applying` is left in the PostgreSQL enum only because an enum value cannot be
         # dropped in place; no step stores it (see IntentState).
         CheckConstraint("state <> 'applying'", name="no_applying"),
