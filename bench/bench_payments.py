@@ -234,7 +234,31 @@ class CpuMeter:
         parts["postgres (whole server)"] = {pid: self._pid_cpu(pid) for pid in self._postgres_pids()}
         usage = os.times()
         return {"machine": self._machine(), "parts": parts, "self": usage.user + usage.system,
-                "load": os.getloadavg(), "t": time.monotonic()}
+                "load": os.getloadavg(), "t": time.monotonic(), "pg_whom": self._postgres_whom()}
+
+    @staticmethod
+    def _postgres_whom() -> dict[int, str]:
+        """Whom each PostgreSQL process serves: the part named by its connection's
+        application_name (db.engine.name_connections: web, worker), else its kind
+        (autovacuum, walwriter, checkpointer ... as "background")."""
+        import psycopg
+
+        from zona_privada.settings import get_settings
+
+        try:
+            with psycopg.connect(libpq_url(get_settings().database_url), autocommit=True) as conn:
+                rows = conn.execute("SELECT pid, application_name, backend_type FROM pg_stat_activity").fetchall()
+        except Exception:  # noqa: BLE001 - a diagnostic only
+            return {}
+        whom = {}
+        for pid, app_name, backend_type in rows:
+            if app_name and app_name.startswith("zona-privada"):
+                whom[pid] = app_name.partition(":")[2] or "unnamed app"
+            elif backend_type == "client backend":
+                whom[pid] = "bench and other clients"
+            else:
+                whom[pid] = "background"
+        return whom
 
     @staticmethod
     def diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -247,8 +271,13 @@ class CpuMeter:
             # Processes born in between (new backends) count from zero.
             parts[name] = sum(v - before.get(pid, 0.0) for pid, v in after.items())
         parts["bench client (this process)"] = b["self"] - a["self"]
+        whom = {**a.get("pg_whom", {}), **b.get("pg_whom", {})}
+        postgres: Counter[str] = Counter()
+        before = a["parts"]["postgres (whole server)"]
+        for pid, v in b["parts"]["postgres (whole server)"].items():
+            postgres[whom.get(pid, "background")] += v - before.get(pid, 0.0)
         return {"busy_pct": 100 * busy / total if total else 0.0, "cores": os.cpu_count() or 1, "wall": wall,
-                "parts": parts, "load_before": a["load"], "load_after": b["load"]}
+                "parts": parts, "load_before": a["load"], "load_after": b["load"], "postgres_by_whom": dict(postgres)}
 
 
 # ============================================================================ database setup
@@ -605,7 +634,7 @@ def sample_waits(stop: threading.Event, out: Counter) -> None:
             while not stop.wait(0.1):
                 for state, wtype, wevent in conn.execute(
                         "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND application_name = 'zona-privada' "
+                        "WHERE datname = current_database() AND application_name LIKE 'zona-privada%' "
                         "AND state <> 'idle'").fetchall():
                     out[f"{state}:{wtype or 'CPU'}:{wevent or '-'}"] += 1
                 out["_samples"] += 1
@@ -657,6 +686,10 @@ def print_run(rate: float, args: argparse.Namespace, shots: list[Shot], stats: d
         f"{cpu['load_after'][1]:.2f} (5 min)")
     log("  CPU seconds per measured second: " + ", ".join(
         f"{name} {secs / cpu['wall']:.2f}" for name, secs in sorted(cpu["parts"].items(), key=lambda kv: -kv[1])))
+    if cpu.get("postgres_by_whom"):
+        log("  PostgreSQL's CPU s/s by whom it serves: " + ", ".join(
+            f"{name} {secs / cpu['wall']:.2f}" for name, secs in sorted(cpu["postgres_by_whom"].items(),
+                                                                       key=lambda kv: -kv[1])))
     samples = waits.pop("_samples", 0)
     if samples:
         top = ", ".join(f"{k} {v / samples:.2f}" for k, v in waits.most_common(6))

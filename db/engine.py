@@ -14,6 +14,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from zona_privada.settings import get_settings
 
+# What PostgreSQL shows as each connection's application_name: the part of the system it
+# serves ("zona-privada:web", "zona-privada:worker"), so pg_stat_activity tells an
+# operator, and the benchmark, whose connections hold locks or use the server's CPU.
+_application_name = "zona-privada"
+
+
+def name_connections(part: str) -> None:
+    """Name this process's future connections after its part (web, worker)."""
+    global _application_name
+    _application_name = f"zona-privada:{part}"
+
 
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
@@ -24,8 +35,12 @@ def get_engine() -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "zona-privada"},
+        connect_args={"connect_timeout": 5},
     )
+
+    @event.listens_for(engine, "do_connect")
+    def _named(_dialect, _record, _cargs, cparams) -> None:  # noqa: ANN001
+        cparams["application_name"] = _application_name
 
     @event.listens_for(engine, "connect")
     def _utc(dbapi_conn, _record) -> None:  # noqa: ANN001

@@ -5,11 +5,13 @@ from typing import Any
 
 from flask import Flask
 
+from db.engine import name_connections
 from zona_privada.settings import get_settings
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings = get_settings()
+    name_connections("web")
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -7,9 +7,9 @@ dies, so a crash never loses a message (DESIGN §4 rules 3, 6, 8).
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 
-from db.engine import dispose_after_fork
+from db.engine import dispose_after_fork, name_connections
 from zona_privada.settings import Settings, get_settings
 
 
@@ -80,6 +80,12 @@ def _json_logs(**_kwargs: object) -> None:
     from zona_privada.logs import configure_logging
 
     configure_logging()
+
+
+@worker_init.connect
+def _name_worker_connections(**_kwargs: object) -> None:
+    # Before the pool forks (and in a solo worker): every task's connection says "worker".
+    name_connections("worker")
 
 
 @worker_process_init.connect
