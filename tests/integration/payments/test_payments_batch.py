@@ -167,3 +167,34 @@ def test_two_drains_over_200_intents_on_one_account_apply_exactly_the_120_it_aff
         applied = session.execute(select(PaymentIntent.id).where(PaymentIntent.state == "applied")).scalars().all()
     assert_applied_exactly_once(applied)  # receipts 1..120, no gap, one entry each
     assert_ledger_balanced()
+
+
+def _plan_nodes(plan: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [plan, *(n for child in plan.get("Plans", []) for n in _plan_nodes(child))]
+
+
+def test_a_claim_reads_the_intents_it_takes_not_the_whole_backlog(clean_db: str) -> None:
+    """200 ready intents, a claim of 20: PostgreSQL walks the open intents' index in the
+    claim's order and stops after 20. Before migration 0016 it read, probed and sorted
+    all 200 on every claim, so a backlog made each claim dearer and the worker ran away
+    under load (bench_payments at 120-150/s)."""
+    member_id, account_id, loan_ids, x = member_with_loans(N_INTENTS, N_AFFORDABLE, MINIMUM)
+    with session_scope() as session:
+        for loan_id in loan_ids:
+            create_intent(session, member_id=member_id, idempotency_key=new_key(), kind="payment",
+                          lines=[{"obligation_id": loan_id, "amount": x}],
+                          funding=[{"savings_account_id": account_id, "amount": x}])
+    with session_scope() as session:
+        session.execute(text("ANALYZE payment_intents"))
+        session.execute(text("ANALYZE funding_attempts"))
+    with get_engine().connect() as conn:  # rolled back: EXPLAIN ANALYZE really locks the rows
+        plan = conn.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {batch._CLAIM_READY_SQL.text}"),
+                            {"limit": 20, "skip": [], "lock_wait": batch.LOCK_WAIT}).scalar_one()[0]["Plan"]
+        conn.rollback()
+    nodes = _plan_nodes(plan)
+    assert not [n for n in nodes if "Sort" in n["Node Type"]], plan  # nor an Incremental Sort
+    scans = [n for n in nodes if n.get("Relation Name") == "payment_intents"]
+    assert [s.get("Index Name") for s in scans] == ["ix_payment_intents_pending_deadline"], plan
+    assert scans[0]["Actual Rows"] == 20, plan  # the 20 it locks, not the 200 that wait
+    with session_scope() as session:
+        assert len(batch.ready_ids(session, limit=1000)) == N_INTENTS
