@@ -119,16 +119,23 @@ def test_a_pse_intent_is_not_taken_by_a_batch(demo) -> None:  # noqa: ANN001
 N_INTENTS, N_AFFORDABLE, MINIMUM = 200, 120, Decimal("10000")
 
 
-def test_two_drains_over_200_intents_on_one_account_apply_exactly_the_120_it_affords(clean_db: str) -> None:
-    """Every batch locks the same account: the drains take turns through lock_timeout
-    (busy intents wait a round), never apply one twice, never overdraw, and the receipts
-    are 1..120 with no gap."""
+def _ready_on_one_account() -> tuple[int, list[int]]:
+    """N_INTENTS ready savings payments, each of one loan, all from one account that
+    affords N_AFFORDABLE of them: (account id, loan ids)."""
     member_id, account_id, loan_ids, x = member_with_loans(N_INTENTS, N_AFFORDABLE, MINIMUM)
     with session_scope() as session:
         for loan_id in loan_ids:
             create_intent(session, member_id=member_id, idempotency_key=new_key(), kind="payment",
                           lines=[{"obligation_id": loan_id, "amount": x}],
                           funding=[{"savings_account_id": account_id, "amount": x}])
+    return account_id, loan_ids
+
+
+def test_two_drains_over_200_intents_on_one_account_apply_exactly_the_120_it_affords(clean_db: str) -> None:
+    """Every batch locks the same account: the drains take turns through lock_timeout
+    (busy intents wait a round), never apply one twice, never overdraw, and the receipts
+    are 1..120 with no gap."""
+    account_id, _ = _ready_on_one_account()
     engine = create_engine(get_settings().database_url, pool_size=4, max_overflow=0)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     results: list[list[batch.Batch]] = [[], []]
@@ -178,12 +185,7 @@ def test_a_claim_reads_the_intents_it_takes_not_the_whole_backlog(clean_db: str)
     claim's order and stops after 20. Before migration 0016 it read, probed and sorted
     all 200 on every claim, so a backlog made each claim dearer and the worker ran away
     under load (bench_payments at 120-150/s)."""
-    member_id, account_id, loan_ids, x = member_with_loans(N_INTENTS, N_AFFORDABLE, MINIMUM)
-    with session_scope() as session:
-        for loan_id in loan_ids:
-            create_intent(session, member_id=member_id, idempotency_key=new_key(), kind="payment",
-                          lines=[{"obligation_id": loan_id, "amount": x}],
-                          funding=[{"savings_account_id": account_id, "amount": x}])
+    _ready_on_one_account()
     with session_scope() as session:
         session.execute(text("ANALYZE payment_intents"))
         session.execute(text("ANALYZE funding_attempts"))
