@@ -118,7 +118,7 @@ def group_cpu_s(leader_pid: int) -> float:
 
 def postgres_cpu_s() -> float:
     """CPU seconds of every PostgreSQL process alive now (the server's, whichever database)."""
-    return sum(bp.pid_cpu_s(pid) for pid in bp.CpuMeter({})._postgres_pids())
+    return sum(bp.pid_cpu_s(pid) for pid in bp.postgres_pids())
 
 
 def celery_phase(intent_ids: list[int], concurrency: int, pool: str, rate: float | None) -> None:

@@ -202,6 +202,14 @@ def pid_cpu_s(pid: int) -> float:
         return 0.0
 
 
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process alive now (the server's, whichever database)."""
+    import psutil
+
+    return [proc.info["pid"] for proc in psutil.process_iter(["pid", "name"])
+            if proc.info["name"] and proc.info["name"].startswith("postgres")]
+
+
 class CpuMeter:
     """CPU seconds of the machine and of each part (web, worker, PostgreSQL, this client)."""
 
@@ -218,20 +226,11 @@ class CpuMeter:
     def _pid_cpu(self, pid: int) -> float:
         return pid_cpu_s(pid)
 
-    def _postgres_pids(self) -> list[int]:
-        import psutil
-
-        pids = []
-        for proc in psutil.process_iter(["pid", "name", "username"]):
-            if proc.info["name"] and proc.info["name"].startswith("postgres"):
-                pids.append(proc.info["pid"])
-        return pids
-
     def snapshot(self) -> dict[str, Any]:
         parts: dict[str, dict[int, float]] = {}
         for name, proc in self.procs.items():
             parts[name] = {pid: self._pid_cpu(pid) for pid in proc.pids()}
-        parts["postgres (whole server)"] = {pid: self._pid_cpu(pid) for pid in self._postgres_pids()}
+        parts["postgres (whole server)"] = {pid: self._pid_cpu(pid) for pid in postgres_pids()}
         usage = os.times()
         return {"machine": self._machine(), "parts": parts, "self": usage.user + usage.system,
                 "load": os.getloadavg(), "t": time.monotonic(), "pg_whom": self._postgres_whom()}
@@ -253,7 +252,7 @@ class CpuMeter:
         whom = {}
         for pid, app_name, backend_type in rows:
             if app_name and app_name.startswith("zona-privada"):
-                whom[pid] = app_name.partition(":")[2] or "unnamed app"
+                whom[pid] = app_name.partition(":")[2] or "beat and tools"
             elif backend_type == "client backend":
                 whom[pid] = "bench and other clients"
             else:
